@@ -1,0 +1,14 @@
+// The subcommands of the `adapterbias` CLI: one file per subcommand (src/cli/<name>.cpp), each with a
+// setup function that adds its options to the app and binds its callback. main.cpp only registers them.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace adapterbias::cli {
+
+void setup_info(CLI::App& app);
+void setup_embed(CLI::App& app);
+
+}  // namespace adapterbias::cli
