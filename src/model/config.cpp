@@ -1,0 +1,90 @@
+#include "model/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/io.h"
+
+namespace adapterbias {
+namespace {
+
+template <typename T>
+void read_field(const nlohmann::json& json, const std::string& source, const char* key, T& value, bool required) {
+  if (!json.contains(key)) {
+    if (required) throw FormatError(fmt::format("{}: missing field '{}'", source, key));
+    return;
+  }
+  try {
+    value = json.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError(fmt::format("{}: field '{}' has the wrong type ({})", source, key, json.at(key).dump()));
+  }
+}
+
+}  // namespace
+
+BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& source) {
+  if (!json.is_object()) throw FormatError(fmt::format("{}: not a JSON object", source));
+  BertConfig c;
+  read_field(json, source, "model_type", c.model_type, false);
+  if (c.model_type == "xlm-roberta" || c.model_type == "camembert") c.model_type = "roberta";
+  if (c.model_type != "bert" && c.model_type != "roberta")
+    throw FormatError(fmt::format("{}: model_type '{}' is not supported (bert, roberta)", source, c.model_type));
+  read_field(json, source, "vocab_size", c.vocab_size, true);
+  read_field(json, source, "hidden_size", c.hidden_size, true);
+  read_field(json, source, "num_hidden_layers", c.num_hidden_layers, true);
+  read_field(json, source, "num_attention_heads", c.num_attention_heads, true);
+  read_field(json, source, "intermediate_size", c.intermediate_size, true);
+  read_field(json, source, "hidden_act", c.hidden_act, false);
+  read_field(json, source, "hidden_dropout_prob", c.hidden_dropout_prob, false);
+  read_field(json, source, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, false);
+  read_field(json, source, "max_position_embeddings", c.max_position_embeddings, true);
+  read_field(json, source, "type_vocab_size", c.type_vocab_size, false);
+  read_field(json, source, "layer_norm_eps", c.layer_norm_eps, false);
+  read_field(json, source, "pad_token_id", c.pad_token_id, c.is_roberta());
+  if (json.contains("position_embedding_type") && json.at("position_embedding_type") != "absolute")
+    throw FormatError(fmt::format("{}: position_embedding_type {} is not supported (absolute)", source,
+                                  json.at("position_embedding_type").dump()));
+
+  if (c.hidden_act == "gelu_pytorch_tanh") c.hidden_act = "gelu_new";
+  if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new" && c.hidden_act != "relu")
+    throw FormatError(fmt::format("{}: hidden_act '{}' is not supported (gelu, gelu_new, relu)", source, c.hidden_act));
+  for (const auto& [name, v] : {std::pair{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},
+                                {"num_hidden_layers", c.num_hidden_layers}, {"num_attention_heads", c.num_attention_heads},
+                                {"intermediate_size", c.intermediate_size},
+                                {"max_position_embeddings", c.max_position_embeddings},
+                                {"type_vocab_size", c.type_vocab_size}})
+    if (v <= 0) throw FormatError(fmt::format("{}: field '{}' must be positive, got {}", source, name, v));
+  if (c.hidden_size % c.num_attention_heads != 0)
+    throw FormatError(fmt::format("{}: hidden_size {} is not a multiple of num_attention_heads {}", source,
+                                  c.hidden_size, c.num_attention_heads));
+  return c;
+}
+
+BertConfig BertConfig::from_file(const std::filesystem::path& path) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+  }
+  return from_json(json, path.string());
+}
+
+nlohmann::json BertConfig::to_json() const {
+  return {{"model_type", model_type},
+          {"vocab_size", vocab_size},
+          {"hidden_size", hidden_size},
+          {"num_hidden_layers", num_hidden_layers},
+          {"num_attention_heads", num_attention_heads},
+          {"intermediate_size", intermediate_size},
+          {"hidden_act", hidden_act},
+          {"hidden_dropout_prob", hidden_dropout_prob},
+          {"attention_probs_dropout_prob", attention_probs_dropout_prob},
+          {"max_position_embeddings", max_position_embeddings},
+          {"type_vocab_size", type_vocab_size},
+          {"layer_norm_eps", layer_norm_eps},
+          {"pad_token_id", pad_token_id}};
+}
+
+}  // namespace adapterbias

