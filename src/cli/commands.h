@@ -10,5 +10,7 @@ namespace adapterbias::cli {
 
 void setup_info(CLI::App& app);
 void setup_embed(CLI::App& app);
+void setup_train(CLI::App& app);
+void setup_tokenize(CLI::App& app);
 
 }  // namespace adapterbias::cli

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   adapterbias::cli::setup_info(app);
   adapterbias::cli::setup_embed(app);
+  adapterbias::cli::setup_train(app);
+  adapterbias::cli::setup_tokenize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,127 @@
+// adapterbias train --model DIR --task NAME --data DIR --out DIR [...]: trains AdapterBias (or another
+// registered method) on a task and keeps the best adapter by the task's metric.
+#include <cstdio>
+#include <memory>
+
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "model/checkpoint.h"
+#include "peft/adapter_file.h"
+#include "train/trainer.h"
+
+namespace adapterbias::cli {
+namespace {
+
+struct TrainArgs {
+  std::string model;
+  DataArgs data;
+  std::string out;
+  std::string method = "adapterbias";
+  bool share_alpha = false;
+  TrainOptions train;
+  double dropout = -1.0;
+  int64_t max_train_examples = -1;
+  std::string init_adapter;
+  bool no_shuffle = false;
+  int threads = 0;
+};
+
+void run_train(TrainArgs args) {
+  set_threads(args.threads);
+  args.train.shuffle = !args.no_shuffle;
+  const TaskSpec task = resolve_task(args.data);
+  const Dataset train = read_split(args.data, task, "train", args.max_train_examples);
+  const Dataset dev = read_split(args.data, task, "dev");
+
+  Pretrained pretrained = load_pretrained(args.model);
+  const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
+  if (args.dropout >= 0) pretrained.model->set_dropout(args.dropout);
+
+  at::manual_seed(args.train.seed);
+  AdapterInfo info;
+  info.task = task.name;
+  info.labels = task.labels;
+  info.regression = task.regression;
+  info.max_length = args.train.max_length;
+  info.backbone = backbone_identity(pretrained);
+
+  std::unique_ptr<PeftMethod> method;
+  std::optional<AdapterFile> init;
+  if (!args.init_adapter.empty()) {
+    init = read_adapter(args.init_adapter);
+    if (init->info.num_labels() != task.num_labels())
+      throw MismatchError(fmt::format("{}: adapter has {} outputs but task {} needs {}", args.init_adapter,
+                                      init->info.num_labels(), task.name, task.num_labels()));
+    method = make_peft_method(init->info.method, init->info.method_options);
+  } else {
+    method = make_peft_method(args.method, nlohmann::json{{"share_alpha", args.share_alpha}});
+  }
+  info.method = method->name();
+  info.method_options = method->options();
+  TaskModel model(pretrained.model, std::move(method), task.num_labels(), args.dropout >= 0 ? args.dropout : 0.5);
+  if (init) load_trainable(model, init->tensors, args.init_adapter);
+
+  const int64_t trainable = model.num_trainable(), backbone = model.num_backbone_parameters();
+  std::fprintf(stderr, "task %s: %zu train, %zu dev examples; method %s %s\n", task.name.c_str(), train.size(), dev.size(),
+               info.method.c_str(), info.method_options.dump().c_str());
+  std::fprintf(stderr, "trainable params: %ld || all params: %ld || trainable%%: %.4f\n", static_cast<long>(trainable),
+               static_cast<long>(backbone + trainable), 100.0 * trainable / (backbone + trainable));
+
+  const TrainResult result = train_task_model(model, *tokenizer, task, train, dev, args.train, info, args.out);
+  const auto adapter_bytes = std::filesystem::file_size(result.adapter_path);
+  uintmax_t backbone_bytes = 0;
+  for (const char* f : {"model.safetensors", "pytorch_model.bin"})
+    if (std::filesystem::exists(pretrained.dir / f)) {
+      backbone_bytes = std::filesystem::file_size(pretrained.dir / f);
+      break;
+    }
+  nlohmann::json summary = {{"task", task.name},
+                            {"best_step", result.best_step},
+                            {"steps", result.steps},
+                            {"train_seconds", result.seconds},
+                            {"train_tokens_per_s", result.tokens_per_second},
+                            {"adapter", result.adapter_path.string()},
+                            {"adapter_bytes", adapter_bytes},
+                            {"backbone_bytes", backbone_bytes},
+                            {"trainable_parameters", trainable}};
+  for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
+  std::printf("%s\n", summary.dump(2).c_str());
+}
+
+}  // namespace
+
+void setup_train(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* sub = app.add_subcommand("train", "Train a task adapter (AdapterBias by default) on a frozen backbone");
+  sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm)")->required();
+  add_data_options(sub, args->data);
+  sub->add_option("--out", args->out, "Output folder: adapter.safetensors, metrics.jsonl")->required();
+  sub->add_option("--method", args->method, "PEFT method")->capture_default_str();
+  sub->add_flag("--share-alpha", args->share_alpha, "One L_alpha shared by all layers (partial weight sharing)");
+  TrainOptions& t = args->train;
+  sub->add_option("--epochs", t.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", t.batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--lr", t.lr, "Learning rate (AdamW)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-length", t.max_length, "Truncate inputs to this many tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--seed", t.seed, "Seed of initialisation, dropout and batch order")->capture_default_str();
+  sub->add_option("--warmup", t.warmup, "Linear warmup then decay: a fraction of the steps (<1) or a step count; 0 = constant lr")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--weight-decay", t.weight_decay, "AdamW weight decay on v, L_alpha weights and the head")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-grad-norm", t.max_grad_norm, "Clip the gradient norm (0: no clipping)")->capture_default_str();
+  sub->add_option("--dropout", args->dropout, "Set every dropout (backbone and head) to P; default: config's, head 0.5");
+  sub->add_option("--eval-every", t.eval_every, "Also evaluate on dev every N steps (0: per epoch only)")->capture_default_str();
+  sub->add_option("--max-steps", t.max_steps, "Stop after N steps (0: no limit)")->capture_default_str();
+  sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");
+  sub->add_option("--init-adapter", args->init_adapter, "Start from this adapter file's tensors");
+  sub->add_flag("--no-shuffle", args->no_shuffle, "Batches of consecutive examples in file order");
+  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  sub->callback([args] { run_train(*args); });
+}
+
+}  // namespace adapterbias::cli

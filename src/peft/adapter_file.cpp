@@ -1,0 +1,137 @@
+#include "peft/adapter_file.h"
+
+#include <set>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+
+namespace adapterbias {
+namespace {
+
+constexpr const char* kMetadataKey = "adapterbias";
+
+template <typename T>
+T field(const nlohmann::json& json, const char* key, const std::string& source) {
+  if (!json.contains(key)) throw FormatError(fmt::format("{}: adapter metadata has no field '{}'", source, key));
+  try {
+    return json.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError(fmt::format("{}: adapter metadata field '{}' has the wrong type", source, key));
+  }
+}
+
+}  // namespace
+
+nlohmann::json AdapterInfo::to_json() const {
+  return {{"format_version", kAdapterFormatVersion},
+          {"method", method},
+          {"method_options", method_options},
+          {"task", task},
+          {"labels", labels},
+          {"regression", regression},
+          {"max_length", max_length},
+          {"backbone", backbone},
+          {"trainable_parameters", trainable_parameters},
+          {"backbone_parameters", backbone_parameters},
+          {"trainable_share", backbone_parameters > 0 ? double(trainable_parameters) / backbone_parameters : 0.0},
+          {"metrics", metrics},
+          {"training", training}};
+}
+
+AdapterInfo AdapterInfo::from_json(const nlohmann::json& json, const std::string& source) {
+  const int version = field<int>(json, "format_version", source);
+  if (version != kAdapterFormatVersion)
+    throw FormatError(fmt::format("{}: adapter format version {} is not supported (this build reads {})", source,
+                                  version, kAdapterFormatVersion));
+  AdapterInfo info;
+  info.method = field<std::string>(json, "method", source);
+  info.method_options = json.value("method_options", nlohmann::json::object());
+  info.task = field<std::string>(json, "task", source);
+  info.labels = field<std::vector<std::string>>(json, "labels", source);
+  info.regression = field<bool>(json, "regression", source);
+  info.max_length = field<int64_t>(json, "max_length", source);
+  info.backbone = field<nlohmann::json>(json, "backbone", source);
+  info.trainable_parameters = json.value("trainable_parameters", int64_t{0});
+  info.backbone_parameters = json.value("backbone_parameters", int64_t{0});
+  info.metrics = json.value("metrics", nlohmann::json::object());
+  info.training = json.value("training", nlohmann::json::object());
+  if (!info.regression && info.labels.size() < 2)
+    throw FormatError(fmt::format("{}: a classification adapter needs at least 2 labels", source));
+  return info;
+}
+
+nlohmann::json backbone_identity(const Pretrained& pretrained) {
+  const BertConfig& c = pretrained.config;
+  return {{"model_type", c.model_type},
+          {"hidden_size", c.hidden_size},
+          {"num_hidden_layers", c.num_hidden_layers},
+          {"intermediate_size", c.intermediate_size},
+          {"vocab_size", c.vocab_size},
+          {"fingerprint", pretrained.fingerprint},
+          {"source", pretrained.dir.string()}};
+}
+
+void save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info) {
+  NamedTensors tensors;
+  for (const auto& t : model.trainable()) tensors.emplace_back(t.name, t.tensor.detach().to(at::kCPU, at::kFloat));
+  save_safetensors(path, tensors, {{"format", "pt"}, {kMetadataKey, info.to_json().dump()}});
+}
+
+AdapterFile read_adapter(const std::filesystem::path& path) {
+  const auto file = SafetensorsFile::open(path);
+  const auto it = file.metadata().find(kMetadataKey);
+  if (it == file.metadata().end())
+    throw FormatError(fmt::format("{}: not an adapter file (no '{}' metadata); HINT: adapters are written by "
+                                  "`adapterbias train`", path.string(), kMetadataKey));
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(fmt::format("{}: adapter metadata is not valid JSON: {}", path.string(), e.what()));
+  }
+  AdapterFile adapter{AdapterInfo::from_json(json, path.string()), {}};
+  for (const auto& name : file.names()) adapter.tensors.emplace_back(name, file.get(name).clone());
+  return adapter;
+}
+
+void load_trainable(const TaskModel& model, const NamedTensors& tensors, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
+  std::set<std::string> expected;
+  for (const auto& t : model.trainable()) {
+    expected.insert(t.name);
+    const auto it = by_name.find(t.name);
+    if (it == by_name.end())
+      throw MismatchError(fmt::format("{}: adapter has no tensor '{}' that method '{}' trains", source, t.name,
+                                      model.method->name()));
+    if (it->second.sizes() != t.tensor.sizes())
+      throw MismatchError(fmt::format("{}: tensor '{}' has shape {} but the model needs {}", source, t.name,
+                                      c10::str(it->second.sizes()), c10::str(t.tensor.sizes())));
+    t.tensor.copy_(it->second);
+  }
+  for (const auto& [name, tensor] : tensors)
+    if (!expected.count(name))
+      throw MismatchError(fmt::format("{}: unexpected tensor '{}' for method '{}'", source, name, model.method->name()));
+}
+
+TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, const std::filesystem::path& source) {
+  const AdapterInfo& info = adapter.info;
+  const nlohmann::json ours = backbone_identity(pretrained);
+  for (const char* key : {"model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "fingerprint"}) {
+    if (info.backbone.value(key, nlohmann::json()) != ours.at(key))
+      throw MismatchError(fmt::format(
+          "{}: adapter was made for another backbone: {} {} (from {}), but --model {} has {}; HINT: pass the --model "
+          "it was trained with",
+          source.string(), key, info.backbone.value(key, nlohmann::json()).dump(),
+          info.backbone.value("source", std::string("?")), pretrained.dir.string(), ours.at(key).dump()));
+  }
+  TaskModel model(pretrained.model, make_peft_method(info.method, info.method_options), info.num_labels());
+  load_trainable(model, adapter.tensors, source.string());
+  model.eval();
+  return model;
+}
+
+}  // namespace adapterbias

@@ -1,0 +1,55 @@
+// Task adapter files: one safetensors file holding exactly the trainable tensors (named by module path) and,
+// in its __metadata__ under the key "adapterbias", a JSON document: method and options, task and labels,
+// max length, the backbone's identity and fingerprint, parameter counts, metrics. Format: docs/adapter-format.md.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
+#include "peft/task_model.h"
+
+namespace adapterbias {
+
+inline constexpr int kAdapterFormatVersion = 1;
+
+struct AdapterInfo {
+  std::string method = "adapterbias";
+  nlohmann::json method_options = nlohmann::json::object();
+  std::string task;                 // GLUE name or the user's task name
+  std::vector<std::string> labels;  // class names in output order; empty for regression
+  bool regression = false;
+  int64_t max_length = 128;
+  nlohmann::json backbone = nlohmann::json::object();  // backbone_identity()
+  int64_t trainable_parameters = 0;
+  int64_t backbone_parameters = 0;
+  nlohmann::json metrics = nlohmann::json::object();   // dev metrics of the saved tensors
+  nlohmann::json training = nlohmann::json::object();  // the options it was trained with
+
+  int64_t num_labels() const { return regression ? 1 : static_cast<int64_t>(labels.size()); }
+  nlohmann::json to_json() const;
+  static AdapterInfo from_json(const nlohmann::json& json, const std::string& source);
+};
+
+// What an adapter records about its backbone: model_type, sizes, and the weights' fingerprint.
+nlohmann::json backbone_identity(const Pretrained& pretrained);
+
+void save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info);
+
+struct AdapterFile {
+  AdapterInfo info;
+  NamedTensors tensors;
+};
+// Throws FormatError naming the file when it is not an adapter file.
+AdapterFile read_adapter(const std::filesystem::path& path);
+
+// Builds the adapter's method and head on `pretrained` and loads its tensors. Throws MismatchError when the
+// adapter was made for another backbone (fingerprint or sizes differ) or its tensors do not match the method.
+TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, const std::filesystem::path& source);
+
+// Copies `tensors` into the model's trainable tensors; the names must be exactly the trainable set.
+void load_trainable(const TaskModel& model, const NamedTensors& tensors, const std::string& source);
+
+}  // namespace adapterbias

@@ -1,0 +1,37 @@
+// A task model: the frozen backbone, one PEFT method injected into it, and the task head
+// Dropout(p) -> Linear(H, num_labels) on the pooled output. Only the method's tensors and the head train.
+#pragma once
+#include <memory>
+
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+
+#include "peft/method.h"
+
+namespace adapterbias {
+
+class TaskModel {
+ public:
+  // Injects `method` into `backbone` and freezes every backbone tensor the method does not train.
+  TaskModel(BertModel backbone, std::unique_ptr<PeftMethod> method, int64_t num_labels, double head_dropout = 0.5);
+
+  at::Tensor forward(const EncoderInput& input);  // logits (B, num_labels); regression: (B, 1)
+  void train(bool on = true);
+  void eval() { train(false); }
+  void to(const at::Device& device);
+
+  // The method's tensors, then the head's ("classifier.weight", "classifier.bias", with weight decay).
+  std::vector<TrainableTensor> trainable() const;
+  int64_t num_trainable() const;
+  int64_t num_backbone_parameters() const { return backbone_parameters_; }
+
+  BertModel backbone;
+  std::unique_ptr<PeftMethod> method;
+  torch::nn::Dropout head_dropout{nullptr};
+  torch::nn::Linear classifier{nullptr};
+
+ private:
+  int64_t backbone_parameters_ = 0;
+};
+
+}  // namespace adapterbias

@@ -1,0 +1,65 @@
+#include "train/inference.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "core/progress.h"
+#include "data/batching.h"
+#include "model/collate.h"
+
+namespace adapterbias {
+
+std::vector<Encoding> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
+                                      int64_t max_length) {
+  std::vector<std::pair<std::string, std::optional<std::string>>> inputs;
+  inputs.reserve(examples.size());
+  for (const auto& e : examples) inputs.emplace_back(e.text_a, e.text_b);
+  return tokenizer.encode_batch(inputs, EncodeOptions{.max_length = max_length});
+}
+
+int64_t count_tokens(const std::vector<Encoding>& encodings) {
+  int64_t n = 0;
+  for (const auto& e : encodings) n += static_cast<int64_t>(e.ids.size());
+  return n;
+}
+
+at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
+                          int64_t pad_token_id, bool show_progress) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  std::vector<int64_t> lengths;
+  for (const auto& e : encodings) lengths.push_back(static_cast<int64_t>(e.ids.size()));
+  const auto batches = plan_batches(lengths, BatchPlanOptions{.batch_size = batch_size, .shuffle = false});
+  at::Tensor logits = at::zeros({static_cast<int64_t>(encodings.size()), model.classifier->options.out_features()});
+  std::unique_ptr<Progress> progress;
+  if (show_progress) progress = std::make_unique<Progress>(static_cast<int64_t>(batches.size()), "predict");
+  for (const auto& batch : batches) {
+    std::vector<const Encoding*> rows;
+    int64_t tokens = 0;
+    for (const int64_t i : batch) {
+      rows.push_back(&encodings[i]);
+      tokens += lengths[i];
+    }
+    const at::Tensor out = model.forward(collate(rows, pad_token_id)).to(at::kCPU, at::kFloat);
+    logits.index_copy_(0, at::tensor(batch, at::kLong), out);
+    if (progress) progress->advance(1, tokens);
+  }
+  return logits;
+}
+
+std::vector<int64_t> predicted_classes(const at::Tensor& logits) {
+  const at::Tensor ids = logits.argmax(1).contiguous();
+  return {ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()};
+}
+
+std::vector<double> predicted_scores(const at::Tensor& logits) {
+  const at::Tensor scores = logits.select(1, 0).to(at::kDouble).contiguous();
+  return {scores.data_ptr<double>(), scores.data_ptr<double>() + scores.numel()};
+}
+
+MetricResult score(const TaskSpec& task, const at::Tensor& logits, const std::vector<Example>& examples) {
+  if (task.regression) return compute_metrics(task, std::span<const double>(predicted_scores(logits)), examples);
+  return compute_metrics(task, std::span<const int64_t>(predicted_classes(logits)), examples);
+}
+
+}  // namespace adapterbias

@@ -1,0 +1,28 @@
+// Running a task model over examples: tokenisation of a split, batched prediction in input order, metrics.
+#pragma once
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/metrics.h"
+#include "data/task.h"
+#include "peft/task_model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace adapterbias {
+
+// Tokenises every example (pairs with the model's template), truncated to max_length, on all cores.
+std::vector<Encoding> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
+                                      int64_t max_length);
+
+int64_t count_tokens(const std::vector<Encoding>& encodings);
+
+// Logits (N, num_labels) in input order, from length-bucketed batches without gradients, in eval mode.
+at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
+                          int64_t pad_token_id, bool show_progress = false);
+
+// Class ids (argmax) or regression scores from logits, and the task's metrics against `examples`.
+std::vector<int64_t> predicted_classes(const at::Tensor& logits);
+std::vector<double> predicted_scores(const at::Tensor& logits);
+MetricResult score(const TaskSpec& task, const at::Tensor& logits, const std::vector<Example>& examples);
+
+}  // namespace adapterbias
