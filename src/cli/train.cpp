@@ -91,6 +91,10 @@ void run_train(TrainArgs args) {
                             {"trainable_parameters", trainable}};
   for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
   std::printf("%s\n", summary.dump(2).c_str());
+  std::fprintf(stderr, "best dev %s = %.4f (step %ld); adapter %s: %ju bytes, %.3f%% of the backbone's %ju bytes\n",
+               result.best.primary_name.c_str(), result.best.primary, static_cast<long>(result.best_step),
+               result.adapter_path.c_str(), static_cast<uintmax_t>(adapter_bytes),
+               backbone_bytes ? 100.0 * adapter_bytes / backbone_bytes : 0.0, static_cast<uintmax_t>(backbone_bytes));
 }
 
 }  // namespace
