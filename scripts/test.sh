@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# One thread per test process: ctest runs tests in parallel, and OpenMP threads that outnumber the
+# free cores spin at barriers and run many times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$(nproc)" "$@"

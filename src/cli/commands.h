@@ -12,5 +12,9 @@ void setup_info(CLI::App& app);
 void setup_embed(CLI::App& app);
 void setup_train(CLI::App& app);
 void setup_tokenize(CLI::App& app);
+void setup_eval(CLI::App& app);
+void setup_predict(CLI::App& app);
+void setup_inspect(CLI::App& app);
+void setup_merge(CLI::App& app);
 
 }  // namespace adapterbias::cli

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   adapterbias::cli::setup_embed(app);
   adapterbias::cli::setup_train(app);
   adapterbias::cli::setup_tokenize(app);
+  adapterbias::cli::setup_eval(app);
+  adapterbias::cli::setup_predict(app);
+  adapterbias::cli::setup_inspect(app);
+  adapterbias::cli::setup_merge(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

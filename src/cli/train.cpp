@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "data/metrics.h"
 #include "model/checkpoint.h"
 #include "peft/adapter_file.h"
 #include "train/trainer.h"
@@ -90,6 +91,9 @@ void run_train(TrainArgs args) {
                             {"backbone_bytes", backbone_bytes},
                             {"trainable_parameters", trainable}};
   for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
+  const Baseline baseline = constant_baseline(task, train.examples, dev.examples);
+  summary["baseline"] = baseline.description;
+  for (const auto& [name, value] : baseline.metrics.values) summary["baseline_dev_" + name] = value;
   std::printf("%s\n", summary.dump(2).c_str());
   std::fprintf(stderr, "best dev %s = %.4f (step %ld); adapter %s: %ju bytes, %.3f%% of the backbone's %ju bytes\n",
                result.best.primary_name.c_str(), result.best.primary, static_cast<long>(result.best_step),

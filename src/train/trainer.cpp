@@ -18,23 +18,12 @@
 namespace adapterbias {
 namespace {
 
-// Two AdamW groups: decay on weights and vectors, none on biases and LayerNorms.
-std::unique_ptr<torch::optim::AdamW> make_optimizer(const TaskModel& model, const TrainOptions& options) {
-  std::vector<at::Tensor> decay, no_decay;
-  for (const auto& t : model.trainable()) (t.weight_decay ? decay : no_decay).push_back(t.tensor);
-  auto defaults = torch::optim::AdamWOptions(options.lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(options.weight_decay);
-  auto no_decay_options = std::make_unique<torch::optim::AdamWOptions>(defaults);
-  no_decay_options->weight_decay(0.0);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(defaults));
-  groups.emplace_back(no_decay, std::move(no_decay_options));
-  return std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);
-}
-
+// transformers' get_linear_schedule_with_warmup at `step` (0-based: the first step's lr is 0), with the warmup
+// step count as TrainingArguments computes it: ceil(fraction * total) for a fraction, else int(warmup).
 double learning_rate(const TrainOptions& options, int64_t step, int64_t total_steps) {
   if (options.warmup <= 0.0) return options.lr;
-  const double warmup_steps = options.warmup < 1.0 ? options.warmup * total_steps : options.warmup;
-  if (step < warmup_steps) return options.lr * (step + 1) / warmup_steps;
+  const double warmup_steps = options.warmup < 1.0 ? std::ceil(options.warmup * total_steps) : std::floor(options.warmup);
+  if (step < warmup_steps) return options.lr * step / std::max(1.0, warmup_steps);
   return options.lr * std::max(0.0, (total_steps - step) / std::max(1.0, total_steps - warmup_steps));
 }
 
@@ -52,6 +41,18 @@ at::Tensor loss_of(const at::Tensor& logits, const std::vector<const Example*>& 
 bool better(double candidate, double best) { return !std::isnan(candidate) && (std::isnan(best) || candidate > best); }
 
 }  // namespace
+
+std::unique_ptr<torch::optim::AdamW> make_adamw(const TaskModel& model, double lr, double weight_decay) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (const auto& t : model.trainable()) (t.weight_decay ? decay : no_decay).push_back(t.tensor);
+  auto defaults = torch::optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(weight_decay);
+  auto no_decay_options = std::make_unique<torch::optim::AdamWOptions>(defaults);
+  no_decay_options->weight_decay(0.0);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(defaults));
+  groups.emplace_back(no_decay, std::move(no_decay_options));
+  return std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);
+}
 
 nlohmann::json TrainOptions::to_json() const {
   return {{"epochs", epochs},         {"batch_size", batch_size}, {"lr", lr},
@@ -74,7 +75,7 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
   int64_t total_steps = steps_per_epoch * options.epochs;
   if (options.max_steps > 0) total_steps = std::min(total_steps, options.max_steps);
 
-  auto optimizer = make_optimizer(model, options);
+  auto optimizer = make_adamw(model, options.lr, options.weight_decay);
   std::vector<at::Tensor> params;
   for (const auto& t : model.trainable()) params.push_back(t.tensor);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/optim/adamw.h>
 
 #include "data/dataset.h"
 #include "data/metrics.h"
@@ -53,6 +54,10 @@ struct TrainResult {
   double tokens_per_second = 0.0;
   std::filesystem::path adapter_path;
 };
+
+// AdamW (betas 0.9/0.999, eps 1e-8) over the model's trainable tensors in two groups: `weight_decay` on
+// those marked for decay, none on the rest.
+std::unique_ptr<torch::optim::AdamW> make_adamw(const TaskModel& model, double lr, double weight_decay);
 
 // Trains `model` on `train`, evaluating on `dev`, and writes `out_dir`/adapter.safetensors (the best by
 // the primary metric; `info` completed with metrics and options) and `out_dir`/metrics.jsonl.

@@ -104,3 +104,37 @@ def test_minilm_parity(tmp_path):
     for r in rows:  # a realistic frame: [CLS] ... [SEP]
         r["input_ids"][0], r["input_ids"][-1] = 101, 102
     compare(tmp_path, model_dir, rows, model, 0, batch_size=3)
+
+
+def test_minilm_raw_text(tmp_path):
+    """Text inputs go through our tokenizer: the same hidden states as transformers' tokenizer + model."""
+    from transformers import AutoTokenizer
+    model_dir = minilm_dir()
+    texts = [{"text": "A man is playing a guitar."},
+             {"text": "Héllo wörld — naïve café!", "text_pair": "Second sentence, with 2 parts."},
+             {"text": "short"}]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = []
+    for t in texts:
+        enc = tokenizer(t["text"], t.get("text_pair"))
+        rows.append({"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"]})
+    model = BertModel.from_pretrained(model_dir).eval()
+    inputs = write_jsonl(tmp_path / "texts.jsonl", texts)
+    output = tmp_path / "text.safetensors"
+    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", output)
+    ours = load_file(str(output))
+    hidden, pooled, mask = reference(model, rows, 0)
+    assert torch.equal(ours["attention_mask"], mask)
+    assert (ours["last_hidden_state"][mask.bool()] - hidden[mask.bool()]).abs().max().item() <= TOLERANCE
+    assert (ours["pooler_output"] - pooled).abs().max().item() <= TOLERANCE
+
+
+def test_embed_bad_jsonl_names_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"txt": "no text key"}\n')
+    proc = run_cli("embed", "--model", minilm_dir(), "--input", bad, "--output", tmp_path / "o.safetensors", check=False)
+    assert proc.returncode == 3
+    assert f"{bad}:2:" in proc.stderr and "text" in proc.stderr
+    bad.write_text('{"text": "fine"}\n{not json\n')
+    proc = run_cli("embed", "--model", minilm_dir(), "--input", bad, "--output", tmp_path / "o.safetensors", check=False)
+    assert proc.returncode == 3 and f"{bad}:2:" in proc.stderr

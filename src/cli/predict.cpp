@@ -1,0 +1,179 @@
+// adapterbias predict --model DIR --adapter FILE (--text T [--text-pair P] | --input FILE.jsonl |
+//                     --split test --data DIR --out FILE_OR_DIR)
+// Runs a saved adapter on new inputs. --text/--input print one JSON object per input on stdout:
+//   classification {"label": "1", "label_id": 1, "probabilities": {"0": 0.1, "1": 0.9}}
+//   regression     {"score": 3.2}
+// (with --logits also "logits": [...]). --split writes a GLUE submission file (data/submission.h).
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"        // defines: DataArgs, add_data_options, resolve_task, read_split, set_threads
+#include "core/error.h"
+#include "core/io.h"           // defines: LineReader, where, write_file_atomic
+#include "data/submission.h"   // defines: format_submission, write_submission
+#include "model/checkpoint.h"  // defines: load_pretrained
+#include "peft/adapter_file.h"  // defines: read_adapter, load_task_model
+#include "train/inference.h"    // defines: encode_examples, predict_logits, predicted_classes/scores
+
+namespace adapterbias::cli {
+namespace {
+
+struct PredictArgs {
+  std::string model;
+  std::string adapter;
+  std::string text;
+  std::string text_pair;
+  std::string input;
+  DataArgs data;
+  std::string split;
+  std::string out;
+  bool logits = false;
+  int64_t batch_size = 64;
+  int64_t max_length = 0;  // 0: the adapter's
+  int threads = 0;
+};
+
+// One JSONL line: {"text": "...", "text_pair": "..."} (text_pair optional or null).
+Example parse_input_line(const std::string& line, const std::string& at) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: not valid JSON: {}", at, e.what()));
+  }
+  if (!json.is_object()) throw InputError(fmt::format("{}: expected a JSON object {{\"text\": ...}}, found {}", at, json.type_name()));
+  if (!json.contains("text") || !json.at("text").is_string())
+    throw InputError(fmt::format("{}: needs a string \"text\"", at));
+  Example example;
+  example.text_a = json.at("text").get<std::string>();
+  if (json.contains("text_pair") && !json.at("text_pair").is_null()) {
+    if (!json.at("text_pair").is_string()) throw InputError(fmt::format("{}: \"text_pair\" must be a string or null", at));
+    example.text_b = json.at("text_pair").get<std::string>();
+  }
+  return example;
+}
+
+std::vector<Example> read_inputs(const PredictArgs& args) {
+  std::vector<Example> examples;
+  if (!args.text.empty() || !args.text_pair.empty()) {
+    if (args.text.empty()) throw InputError("--text-pair needs --text");
+    Example example;
+    example.text_a = args.text;
+    if (!args.text_pair.empty()) example.text_b = args.text_pair;
+    examples.push_back(example);
+    return examples;
+  }
+  LineReader reader(args.input);
+  std::string line;
+  while (reader.next(line)) {
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    examples.push_back(parse_input_line(line, where(reader.path(), reader.line_number())));
+  }
+  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", args.input));
+  return examples;
+}
+
+// One output line per logits row.
+nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits) {
+  nlohmann::ordered_json out;
+  if (info.regression) {
+    out["score"] = row[0].item<double>();
+  } else {
+    const at::Tensor probs = at::softmax(row.to(at::kDouble), 0);
+    const int64_t id = row.argmax().item<int64_t>();
+    out["label"] = info.labels[id];
+    out["label_id"] = id;
+    nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
+    for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
+    out["probabilities"] = probabilities;
+  }
+  if (with_logits) {
+    std::vector<double> values;
+    for (int64_t c = 0; c < row.size(0); ++c) values.push_back(row[c].item<double>());
+    out["logits"] = values;
+  }
+  return out;
+}
+
+void run_predict(PredictArgs args) {
+  set_threads(args.threads);
+  const int modes = int(!args.text.empty() || !args.text_pair.empty()) + int(!args.input.empty()) + int(!args.split.empty());
+  if (modes != 1) throw InputError("give exactly one of --text, --input FILE.jsonl, or --split test (with --data and --out)");
+  if (!args.split.empty() && args.out.empty()) throw InputError("--split needs --out FILE_OR_DIR for the submission file");
+
+  const AdapterFile adapter = read_adapter(args.adapter);
+  const AdapterInfo& info = adapter.info;
+  std::optional<TaskSpec> task;
+  std::vector<Example> examples;
+  Dataset data;
+  if (!args.split.empty()) {
+    if (args.data.task.empty()) args.data.task = info.task;
+    if (!args.data.is_glue()) args.data.regression = info.regression;
+    task = args.data.is_glue() ? resolve_task(args.data) : resolve_task(args.data, &info.labels);
+    if (task->num_labels() != info.num_labels() || task->regression != info.regression ||
+        (!task->regression && task->labels != info.labels))
+      throw MismatchError(fmt::format("{}: adapter was trained for task '{}', whose outputs do not match task {}",
+                                      args.adapter, info.task, task->name));
+    data = read_split(args.data, *task, args.split);
+  } else {
+    data.examples = read_inputs(args);
+  }
+
+  Pretrained pretrained = load_pretrained(args.model);
+  const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
+  TaskModel model = load_task_model(pretrained, adapter, args.adapter);
+  const int64_t max_length = args.max_length > 0 ? args.max_length : info.max_length;
+  const auto encodings = encode_examples(*tokenizer, data.examples, max_length);
+  const at::Tensor logits =
+      predict_logits(model, encodings, args.batch_size, tokenizer->pad_token_id(), data.examples.size() > 1000);
+
+  if (task) {
+    const std::filesystem::path out = args.out;
+    const bool to_file = out.has_extension() && !std::filesystem::is_directory(out);
+    std::filesystem::path written;
+    if (args.data.is_glue() && !to_file) {
+      written = task->regression ? write_submission(out, *task, args.split, data.examples, predicted_scores(logits))
+                                 : write_submission(out, *task, args.split, data.examples, predicted_classes(logits));
+    } else {
+      // A file path, or own data (no GLUE file name): the same "index<TAB>prediction" layout.
+      written = to_file ? out : out / (task->name + ".tsv");
+      write_file_atomic(written, task->regression ? format_submission(*task, data.examples, predicted_scores(logits))
+                                                  : format_submission(*task, data.examples, predicted_classes(logits)));
+    }
+    std::fprintf(stderr, "wrote %s: %zu predictions\n", written.c_str(), data.size());
+    return;
+  }
+  for (int64_t i = 0; i < logits.size(0); ++i)
+    std::printf("%s\n", prediction_json(info, logits[i], args.logits).dump().c_str());
+}
+
+}  // namespace
+
+void setup_predict(CLI::App& app) {
+  auto args = std::make_shared<PredictArgs>();
+  auto* sub = app.add_subcommand("predict", "Run a saved adapter on texts, a JSONL file, or a GLUE test split");
+  sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm) the adapter was trained on")
+      ->required();
+  sub->add_option("--adapter", args->adapter, "Adapter file written by `adapterbias train`")->required();
+  sub->add_option("--text", args->text, "One input text; prints one JSON line");
+  sub->add_option("--text-pair", args->text_pair, "The second text of a pair task, with --text");
+  sub->add_option("--input", args->input, "JSONL file of {\"text\": ..., \"text_pair\": ...}; prints one JSON line each");
+  add_data_options(sub, args->data);
+  sub->add_option("--split", args->split, "Predict a whole split (test, test_matched, ...) and write a submission file");
+  sub->add_option("--out", args->out, "With --split: a folder (gets the GLUE file name, e.g. SST-2.tsv) or a .tsv file");
+  sub->add_flag("--logits", args->logits, "Also print the raw logits");
+  sub->add_option("--batch-size", args->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  sub->callback([args] { run_predict(*args); });
+}
+
+}  // namespace adapterbias::cli
