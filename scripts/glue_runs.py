@@ -50,7 +50,7 @@ def main():
             raise SystemExit(proc.stderr)
         summary = json.loads(proc.stdout)
         summary["wall_s"] = time.time() - start
-        summary["command"] = " ".join(["adapterbias", *cmd[1:]]).replace(args.glue, "../shared/data/glue")
+        summary["command"] = " ".join(["adapterbias", *cmd[1:]]).replace(args.glue, "../shared/data/glue").replace(str(REPO) + "/", "")
         summary["note"] = note
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary), flush=True)
@@ -63,9 +63,9 @@ def main():
         f.write("| task | train data | dev metric (AdapterBias) | baseline | trainable params | adapter bytes | train time | tokens/s |\n")
         f.write("|---|---|---|---|---:|---:|---:|---:|\n")
         for r in rows:
-            dev = ", ".join(f"{k[4:]} {v:.4f}" for k, v in r.items() if k.startswith("dev_"))
+            dev = ", ".join(f"{k[4:]} {v:.4f}" for k, v in r.items() if k.startswith("dev_") and v is not None)
             base = ", ".join(f"{k[13:]} {v:.4f}" for k, v in r.items()
-                             if k.startswith("baseline_dev_") and v == v)
+                             if k.startswith("baseline_dev_") and v is not None and v == v)
             f.write(f"| {r['task']} | {r['note']} | {dev} | {base} | {r['trainable_parameters']:,} | "
                     f"{r['adapter_bytes']:,} | {r['train_seconds']:.0f} s | {r['train_tokens_per_s']:,.0f} |\n")
         f.write("\nCommands:\n\n```\n" + "\n".join(r["command"] for r in rows) + "\n```\n")

@@ -16,5 +16,8 @@ void setup_eval(CLI::App& app);
 void setup_predict(CLI::App& app);
 void setup_inspect(CLI::App& app);
 void setup_merge(CLI::App& app);
+void setup_compare(CLI::App& app);
+void setup_explain(CLI::App& app);
+void setup_analyze(CLI::App& app);
 
 }  // namespace adapterbias::cli

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   adapterbias::cli::setup_predict(app);
   adapterbias::cli::setup_inspect(app);
   adapterbias::cli::setup_merge(app);
+  adapterbias::cli::setup_compare(app);
+  adapterbias::cli::setup_explain(app);
+  adapterbias::cli::setup_analyze(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,11 +1,14 @@
-// adapterbias train --model DIR --task NAME --data DIR --out DIR [...]: trains AdapterBias (or another
-// registered method) on a task and keeps the best adapter by the task's metric.
+// adapterbias train --model DIR --task NAME --data DIR --out DIR [--method NAME] [...]: trains AdapterBias (or
+// another registered method: bitfit, houlsby, lora, full, head) on a task and keeps the best adapter by the task's
+// metric. Method options come from their own flags (--share-alpha, --bottleneck, --lora-r, --lora-alpha).
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -23,7 +26,10 @@ struct TrainArgs {
   DataArgs data;
   std::string out;
   std::string method = "adapterbias";
-  bool share_alpha = false;
+  bool share_alpha = false;              // adapterbias
+  std::optional<int64_t> bottleneck;     // houlsby
+  std::optional<int64_t> lora_r;         // lora
+  std::optional<double> lora_alpha;      // lora
   TrainOptions train;
   double dropout = -1.0;
   int64_t max_train_examples = -1;
@@ -31,6 +37,28 @@ struct TrainArgs {
   bool no_shuffle = false;
   int threads = 0;
 };
+
+// The chosen method's options from its flags. A flag given for a method that does not have it is an error
+// (each method's config rejects unknown fields, so only its own flags may reach it).
+nlohmann::json method_options(const TrainArgs& args) {
+  nlohmann::json options = nlohmann::json::object();
+  std::vector<std::string> foreign;
+  auto take = [&](bool given, const char* flag, const char* owner, const char* key, const nlohmann::json& value) {
+    if (!given) return;
+    if (args.method == owner || (args.method == "adapterbias-shared" && std::string_view(owner) == "adapterbias")) {
+      options[key] = value;
+    } else {
+      foreign.push_back(fmt::format("{} (a {} option)", flag, owner));
+    }
+  };
+  take(args.share_alpha, "--share-alpha", "adapterbias", "share_alpha", true);
+  take(args.bottleneck.has_value(), "--bottleneck", "houlsby", "bottleneck", args.bottleneck.value_or(0));
+  take(args.lora_r.has_value(), "--lora-r", "lora", "r", args.lora_r.value_or(0));
+  take(args.lora_alpha.has_value(), "--lora-alpha", "lora", "alpha", args.lora_alpha.value_or(0.0));
+  if (!foreign.empty())
+    throw InputError(fmt::format("--method {} does not take {}", args.method, fmt::join(foreign, ", ")));
+  return options;
+}
 
 void run_train(TrainArgs args) {
   set_threads(args.threads);
@@ -60,18 +88,20 @@ void run_train(TrainArgs args) {
                                       init->info.num_labels(), task.name, task.num_labels()));
     method = make_peft_method(init->info.method, init->info.method_options);
   } else {
-    method = make_peft_method(args.method, nlohmann::json{{"share_alpha", args.share_alpha}});
+    method = make_peft_method(args.method, method_options(args));
   }
   info.method = method->name();
   info.method_options = method->options();
   TaskModel model(pretrained.model, std::move(method), task.num_labels(), args.dropout >= 0 ? args.dropout : 0.5);
   if (init) load_trainable(model, init->tensors, args.init_adapter);
 
-  const int64_t trainable = model.num_trainable(), backbone = model.num_backbone_parameters();
+  const int64_t trainable = model.num_trainable();
+  int64_t all = model.classifier->weight.numel() + model.classifier->bias.numel();  // backbone, injected, head
+  for (const auto& p : model.backbone->parameters()) all += p.numel();
   std::fprintf(stderr, "task %s: %zu train, %zu dev examples; method %s %s\n", task.name.c_str(), train.size(), dev.size(),
                info.method.c_str(), info.method_options.dump().c_str());
   std::fprintf(stderr, "trainable params: %ld || all params: %ld || trainable%%: %.4f\n", static_cast<long>(trainable),
-               static_cast<long>(backbone + trainable), 100.0 * trainable / (backbone + trainable));
+               static_cast<long>(all), 100.0 * trainable / all);
 
   const TrainResult result = train_task_model(model, *tokenizer, task, train, dev, args.train, info, args.out);
   const auto adapter_bytes = std::filesystem::file_size(result.adapter_path);
@@ -89,7 +119,11 @@ void run_train(TrainArgs args) {
                             {"adapter", result.adapter_path.string()},
                             {"adapter_bytes", adapter_bytes},
                             {"backbone_bytes", backbone_bytes},
-                            {"trainable_parameters", trainable}};
+                            {"trainable_parameters", trainable},
+                            {"backbone_parameters", model.num_backbone_parameters()},
+                            {"method", info.method},
+                            {"dev_metric", result.best.primary_name},
+                            {"dev_primary", result.best.primary}};
   for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
   const Baseline baseline = constant_baseline(task, train.examples, dev.examples);
   summary["baseline"] = baseline.description;
@@ -109,8 +143,15 @@ void setup_train(CLI::App& app) {
   sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm)")->required();
   add_data_options(sub, args->data);
   sub->add_option("--out", args->out, "Output folder: adapter.safetensors, metrics.jsonl")->required();
-  sub->add_option("--method", args->method, "PEFT method")->capture_default_str();
-  sub->add_flag("--share-alpha", args->share_alpha, "One L_alpha shared by all layers (partial weight sharing)");
+  sub->add_option("--method", args->method,
+                  fmt::format("PEFT method: {}", fmt::join(peft_method_names(), ", ")))->capture_default_str();
+  sub->add_flag("--share-alpha", args->share_alpha,
+                "adapterbias: one L_alpha shared by all layers (partial weight sharing)");
+  sub->add_option("--bottleneck", args->bottleneck, "houlsby: adapter bottleneck size (default 64)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--lora-r", args->lora_r, "lora: rank r (default 8)")->check(CLI::PositiveNumber);
+  sub->add_option("--lora-alpha", args->lora_alpha, "lora: alpha; the update is scaled by alpha / r (default 16)")
+      ->check(CLI::PositiveNumber);
   TrainOptions& t = args->train;
   sub->add_option("--epochs", t.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--batch-size", t.batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);

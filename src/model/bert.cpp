@@ -53,12 +53,57 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
 at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& mask) {
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), D = H / num_heads_;
   auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };  // (B, NH, T, D)
-  const at::Tensor q = heads(query(hidden)), k = heads(key(hidden)), v = heads(value(hidden));
+  const at::Tensor q = heads(project(query, query_adapters_, hidden));
+  const at::Tensor k = heads(project(key, key_adapters_, hidden));
+  const at::Tensor v = heads(project(value, value_adapters_, hidden));
   // softmax(q k^T / sqrt(D) + mask) v, fused (flash / memory-efficient kernels where the device has them).
   const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt;
   const at::Tensor context =
       at::scaled_dot_product_attention(q, k, v, attn_mask, is_training() ? attention_dropout : 0.0);  // (B, NH, T, D)
   return context.transpose(1, 2).reshape({B, T, H});
+}
+
+at::Tensor BertSelfAttentionImpl::project(torch::nn::Linear& linear,
+                                          const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
+                                          const at::Tensor& x) {
+  at::Tensor out = linear->forward(x);  // (B, T, H)
+  for (const auto& adapter : adapters) out = adapter->forward(x, out);
+  return out;
+}
+
+std::vector<std::shared_ptr<LinearAdapter>>& BertSelfAttentionImpl::adapter_list(const std::string& projection) {
+  if (projection == "query") return query_adapters_;
+  if (projection == "key") return key_adapters_;
+  TORCH_CHECK(projection == "value", "no attention projection '", projection, "' (query, key, value)");
+  return value_adapters_;
+}
+
+torch::nn::Linear& BertSelfAttentionImpl::projection_module(const std::string& projection) {
+  if (projection == "query") return query;
+  if (projection == "key") return key;
+  TORCH_CHECK(projection == "value", "no attention projection '", projection, "' (query, key, value)");
+  return value;
+}
+
+const std::vector<std::shared_ptr<LinearAdapter>>& BertSelfAttentionImpl::adapters(const std::string& projection) const {
+  return const_cast<BertSelfAttentionImpl*>(this)->adapter_list(projection);
+}
+
+void BertSelfAttentionImpl::add_adapter(const std::string& projection, std::shared_ptr<LinearAdapter> adapter) {
+  TORCH_CHECK(adapter->named_parameters(/*recurse=*/false).is_empty(),
+              "a LinearAdapter keeps its parameters in submodules");
+  auto& linear = projection_module(projection);
+  for (const auto& child : adapter->named_children()) linear->register_module(child.key(), child.value());
+  adapter_list(projection).push_back(std::move(adapter));
+}
+
+void BertSelfAttentionImpl::clear_adapters() {
+  for (const char* projection : {"query", "key", "value"}) {
+    auto& list = adapter_list(projection);
+    for (const auto& adapter : list)
+      for (const auto& child : adapter->named_children()) projection_module(projection)->unregister_module(child.key());
+    list.clear();
+  }
 }
 
 // ---- sublayer output: mirrors BertSelfOutput and BertOutput -------------------------------------------------

@@ -6,7 +6,9 @@
 //
 // Injection points for PEFT methods (docs/adding-a-method.md): every BertSelfOutput
 // ("encoder.layer.N.attention.output") and BertOutput ("encoder.layer.N.output") holds a list of
-// OutputAdapters applied to the sublayer's output before the residual and the LayerNorm.
+// OutputAdapters applied to the sublayer's output before the residual and the LayerNorm; every
+// BertSelfAttention projection ("encoder.layer.N.attention.self.{query,key,value}") holds a list of
+// LinearAdapters applied to the projection's output (LoRA).
 #pragma once
 #include <memory>
 #include <string>
@@ -42,6 +44,15 @@ class OutputAdapter : public torch::nn::Module {
   virtual at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& sublayer_output) = 0;
 };
 
+// A change a PEFT method makes to one of the attention projections: given the projection's input x (B, T, H)
+// and its output W x + b, returns the new output (LoRA: W x + b + (alpha / r) B A x). The adapter's own
+// submodules are registered on the projection under their own names, so that their parameters are named as
+// PEFT names them: "encoder.layer.N.attention.self.query.lora_A.weight". It holds no parameters of its own.
+class LinearAdapter : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out) = 0;
+};
+
 class BertEmbeddingsImpl : public torch::nn::Module {
  public:
   explicit BertEmbeddingsImpl(const BertConfig& config);
@@ -62,12 +73,23 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   explicit BertSelfAttentionImpl(const BertConfig& config);
   // hidden (B, T, H), mask (B, 1, 1, T) bool or undefined -> context (B, T, H)
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+  // Adds `adapter` to `projection` ("query", "key" or "value"); its submodules become "<projection>.<name>".
+  void add_adapter(const std::string& projection, std::shared_ptr<LinearAdapter> adapter);
+  void clear_adapters();
+  const std::vector<std::shared_ptr<LinearAdapter>>& adapters(const std::string& projection) const;
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
   double attention_dropout;  // on the attention probabilities, in training only
 
  private:
+  // A projection followed by its adapters: adapters(x, linear(x)).
+  at::Tensor project(torch::nn::Linear& linear, const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
+                     const at::Tensor& x);
+  std::vector<std::shared_ptr<LinearAdapter>>& adapter_list(const std::string& projection);
+  torch::nn::Linear& projection_module(const std::string& projection);
+
   int64_t num_heads_;
+  std::vector<std::shared_ptr<LinearAdapter>> query_adapters_, key_adapters_, value_adapters_;
 };
 TORCH_MODULE(BertSelfAttention);
 

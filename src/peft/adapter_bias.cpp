@@ -36,10 +36,10 @@ AdapterBiasShift::AdapterBiasShift(int64_t hidden_size, int64_t intermediate_siz
 
 at::Tensor AdapterBiasShift::forward(const at::Tensor& h, const at::Tensor& ffn_out) {
   // out = Dropout(W2 h + b2) + alpha * v, with alpha = L_alpha(h): (B, T, 1) * (H) -> (B, T, H)
-  return ffn_out + alpha(h) * v;
+  const at::Tensor a = alpha(h);  // (B, T, 1)
+  if (recorder) *recorder = {a.detach().squeeze(-1), ffn_out.detach().norm(2, -1)};
+  return ffn_out + a * v;
 }
-
-at::Tensor AdapterBiasShift::token_alpha(const at::Tensor& h) { return alpha(h).squeeze(-1); }
 
 std::shared_ptr<AdapterBiasShift> AdapterBias::shift_of(BertLayer& layer) {
   for (const auto& adapter : layer->output->adapters())

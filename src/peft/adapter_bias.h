@@ -30,16 +30,24 @@ class AdapterBiasSharedImpl : public torch::nn::Module {
 };
 TORCH_MODULE(AdapterBiasShared);
 
+// What one AdapterBiasShift saw in its last forward, for analysis (analysis/token_shift.h): set
+// AdapterBiasShift::recorder to fill it; forward then also stores, detached,
+//   alpha     (B, T)  the scalar L_alpha(h) that scales v at each token
+//   ffn_norm  (B, T)  ||Dropout(W2 h + b2)||_2 at each token, the FFN output before the shift
+struct ShiftRecord {
+  at::Tensor alpha;
+  at::Tensor ffn_norm;
+};
+
 class AdapterBiasShift : public OutputAdapter {
  public:
   // `shared_alpha` null: the layer gets its own L_alpha (registered as "alpha").
   AdapterBiasShift(int64_t hidden_size, int64_t intermediate_size, torch::nn::Linear shared_alpha);
   at::Tensor forward(const at::Tensor& h, const at::Tensor& ffn_out) override;
-  // alpha (B, T) for analysis: the scalar this layer scales v by at each token.
-  at::Tensor token_alpha(const at::Tensor& h);
 
   at::Tensor v;             // (H)
   torch::nn::Linear alpha;  // I -> 1, own or shared
+  ShiftRecord* recorder = nullptr;  // not owned; null (the default): forward records nothing
 };
 
 class AdapterBias : public PeftMethod {

@@ -35,8 +35,8 @@ class PeftMethod {
   virtual void merge(BertModel& model);
 };
 
-// The registry: a method by name ("adapterbias", "adapterbias-shared"), with its options as JSON (missing
-// options take their defaults). Throws InputError listing the known names.
+// The registry: a method by name ("adapterbias", "adapterbias-shared", "bitfit", "full", "head", "houlsby",
+// "lora"), with its options as JSON (missing options take their defaults). Throws InputError listing the known names.
 std::unique_ptr<PeftMethod> make_peft_method(std::string_view name, const nlohmann::json& options = {});
 std::vector<std::string> peft_method_names();
 

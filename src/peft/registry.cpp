@@ -6,6 +6,11 @@
 
 #include "core/error.h"
 #include "peft/adapter_bias.h"
+#include "peft/bitfit.h"
+#include "peft/full.h"
+#include "peft/head_only.h"
+#include "peft/houlsby.h"
+#include "peft/lora.h"
 #include "peft/method.h"
 
 namespace adapterbias {
@@ -22,6 +27,11 @@ const std::map<std::string, Factory, std::less<>>& registry() {
          config.share_alpha = true;
          return std::make_unique<AdapterBias>(config);
        }},
+      {"bitfit", [](const nlohmann::json& o) { return std::make_unique<BitFit>(BitFitConfig::from_json(o)); }},
+      {"full", [](const nlohmann::json& o) { return std::make_unique<FullFineTuning>(FullConfig::from_json(o)); }},
+      {"head", [](const nlohmann::json& o) { return std::make_unique<HeadOnly>(HeadOnlyConfig::from_json(o)); }},
+      {"houlsby", [](const nlohmann::json& o) { return std::make_unique<Houlsby>(HoulsbyConfig::from_json(o)); }},
+      {"lora", [](const nlohmann::json& o) { return std::make_unique<Lora>(LoraConfig::from_json(o)); }},
   };
   return methods;
 }

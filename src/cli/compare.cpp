@@ -1,0 +1,277 @@
+// adapterbias compare --model DIR --task NAME --data DIR --methods a,b,... [--seeds N] --out DIR: trains each
+// method with the same trainer over several seeds and tabulates what it costs and what it gives: trainable
+// parameters (count and % of the backbone), adapter file bytes, the dev metric (mean ± std over seeds),
+// training time, tokens/s and peak memory. Writes compare.md, compare.json and compare.svg (dev metric against
+// trainable parameters, log x axis).
+//
+// Each run is `adapterbias train` in a child process (this same executable), so that every run starts from a
+// fresh backbone and its peak memory (getrusage ru_maxrss, from wait4) is its own. Runs go to
+// <out>/<method>/seed-<seed>/ (adapter, metrics.jsonl, summary.json, train.log).
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+extern char** environ;
+
+namespace adapterbias::cli {
+namespace {
+
+struct CompareArgs {
+  std::string model;
+  std::string task;
+  std::string data;
+  std::string out;
+  std::vector<std::string> methods = {"adapterbias", "adapterbias-shared", "bitfit", "houlsby", "lora", "full", "head"};
+  int64_t seeds = 3;
+  uint64_t seed = 42;  // the runs use seed, seed + 1, ...
+  int64_t epochs = 3;
+  int64_t batch_size = 32;
+  int64_t max_length = 128;
+  int64_t max_train_examples = -1;
+  double warmup = 0.0;
+  std::vector<std::string> lr;  // method=value overrides
+  int threads = 0;
+};
+
+// Per-method default learning rates: 1e-3 for the parameter-efficient methods and the head, 2e-5 for full
+// fine-tuning (BERT's usual range; 1e-3 diverges when every weight moves).
+double default_lr(const std::string& method) { return method == "full" ? 2e-5 : 1e-3; }
+
+std::map<std::string, double> parse_lr_overrides(const std::vector<std::string>& items) {
+  std::map<std::string, double> out;
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError(fmt::format("--lr '{}': expected METHOD=VALUE, e.g. lora=5e-4", item));
+    try {
+      out[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("--lr '{}': '{}' is not a number", item, item.substr(eq + 1)));
+    }
+  }
+  return out;
+}
+
+struct Run {
+  nlohmann::json summary;  // what `train` printed
+  double max_rss_mb = 0.0;
+};
+
+// Runs `adapterbias train ...` as a child; its stdout (the summary JSON) and stderr go to files in `dir`.
+Run run_child(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> argv_storage = {exe};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string out_path = (dir / "summary.json").string(), log_path = (dir / "train.log").string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw Error(fmt::format("could not start {}: {}", exe, std::strerror(rc)));
+  int status = 0;
+  struct rusage usage {};
+  if (wait4(pid, &status, 0, &usage) < 0) throw Error(fmt::format("wait4: {}", std::strerror(errno)));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error(fmt::format("`adapterbias {}` failed (status {}); see {}", fmt::join(args, " "), status, log_path));
+  Run run;
+  std::ifstream in(out_path);
+  try {
+    run.summary = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: the train summary is not JSON: {}", out_path, e.what()));
+  }
+  run.max_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: kilobytes
+  return run;
+}
+
+struct Row {
+  std::string method;
+  double lr = 0.0;
+  int64_t trainable = 0, backbone = 0, adapter_bytes = 0;
+  std::string metric;
+  std::vector<double> scores;
+  double mean = 0.0, std = 0.0, seconds = 0.0, tokens_per_s = 0.0, max_rss_mb = 0.0;
+
+  double share() const { return backbone > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(backbone) : 0.0; }
+  nlohmann::json to_json() const {
+    return {{"method", method}, {"lr", lr}, {"trainable_parameters", trainable}, {"backbone_parameters", backbone},
+            {"trainable_percent", share()}, {"adapter_bytes", adapter_bytes}, {"dev_metric", metric},
+            {"dev_scores", scores}, {"dev_mean", mean}, {"dev_std", std}, {"train_seconds_mean", seconds},
+            {"train_tokens_per_s_mean", tokens_per_s}, {"peak_rss_mb", max_rss_mb}};
+  }
+};
+
+// ---- outputs ------------------------------------------------------------------------------------------------
+
+std::string markdown_table(const std::vector<Row>& rows, const CompareArgs& args) {
+  std::string md = fmt::format("# {} on {}: {} seed(s), {} epoch(s)\n\n", args.model, args.task, args.seeds, args.epochs);
+  md += fmt::format("| method | lr | trainable params | % of backbone | adapter bytes | dev {} (mean ± std) | train s | "
+                    "tokens/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                    rows.empty() ? "" : rows.front().metric);
+  for (const auto& r : rows)
+    md += fmt::format("| {} | {:g} | {} | {:.4f} | {} | {:.4f} ± {:.4f} | {:.2f} | {:.0f} | {:.0f} |\n", r.method, r.lr,
+                      r.trainable, r.share(), r.adapter_bytes, r.mean, r.std, r.seconds, r.tokens_per_s, r.max_rss_mb);
+  return md;
+}
+
+// Dev metric against trainable parameters on a log10 x axis, one point (with ± std bars) per method.
+std::string svg_plot(const std::vector<Row>& rows) {
+  const double W = 640, Ht = 400, left = 70, right = 30, top = 30, bottom = 50;
+  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
+  for (const auto& r : rows) {
+    const double x = std::log10(std::max<double>(r.trainable, 1));
+    xmin = std::min(xmin, x), xmax = std::max(xmax, x);
+    ymin = std::min(ymin, r.mean - r.std), ymax = std::max(ymax, r.mean + r.std);
+  }
+  xmin = std::floor(xmin), xmax = std::max(std::ceil(xmax), xmin + 1);
+  if (!(ymax > ymin)) ymin -= 0.05, ymax += 0.05;
+  const double pad = 0.1 * (ymax - ymin);
+  ymin -= pad, ymax += pad;
+  auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (W - left - right); };
+  auto py = [&](double y) { return top + (ymax - y) / (ymax - ymin) * (Ht - top - bottom); };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" font-family=\"sans-serif\" "
+      "font-size=\"12\">\n<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n"
+      "<line x1=\"{2}\" y1=\"{3}\" x2=\"{4}\" y2=\"{3}\" stroke=\"black\"/>\n"
+      "<line x1=\"{2}\" y1=\"{5}\" x2=\"{2}\" y2=\"{3}\" stroke=\"black\"/>\n",
+      W, Ht, left, Ht - bottom, W - right, top);
+  for (double d = xmin; d <= xmax + 1e-9; d += 1)  // decade ticks
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"
+                       "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">1e{4:g}</text>\n",
+                       px(d), top, Ht - bottom, Ht - bottom + 16, d);
+  for (int k = 0; k <= 4; ++k) {
+    const double y = ymin + (ymax - ymin) * k / 4;
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3f}</text>\n", left - 6, py(y) + 4, y);
+  }
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">trainable parameters (log scale)</text>\n",
+                     (left + W - right) / 2, Ht - 10);
+  svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">dev {}</text>\n",
+                     (top + Ht - bottom) / 2, rows.empty() ? "" : rows.front().metric);
+  for (const auto& r : rows) {
+    const double x = px(std::log10(std::max<double>(r.trainable, 1)));
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"steelblue\"/>"
+                       "<circle cx=\"{0:.1f}\" cy=\"{3:.1f}\" r=\"4\" fill=\"steelblue\"/>"
+                       "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
+                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, py(r.mean) - 6, r.method);
+  }
+  return svg + "</svg>\n";
+}
+
+// ---- the command --------------------------------------------------------------------------------------------
+
+void run_compare(const CompareArgs& args) {
+  const auto lr_overrides = parse_lr_overrides(args.lr);
+  for (const auto& [method, lr] : lr_overrides)
+    if (std::find(args.methods.begin(), args.methods.end(), method) == args.methods.end())
+      throw InputError(fmt::format("--lr {}={:g}: '{}' is not among --methods ({})", method, lr, method,
+                                   fmt::join(args.methods, ",")));
+  const std::filesystem::path out(args.out);
+  std::vector<Row> rows;
+  for (const auto& method : args.methods) {
+    Row row;
+    row.method = method;
+    const auto it = lr_overrides.find(method);
+    row.lr = it != lr_overrides.end() ? it->second : default_lr(method);
+    double rss = 0.0;
+    for (int64_t k = 0; k < args.seeds; ++k) {
+      const uint64_t seed = args.seed + static_cast<uint64_t>(k);
+      const auto dir = out / method / fmt::format("seed-{}", seed);
+      std::vector<std::string> train_args = {
+          "train", "--model", args.model, "--task", args.task, "--data", args.data, "--out", dir.string(),
+          "--method", method, "--lr", fmt::format("{:g}", row.lr), "--seed", std::to_string(seed), "--epochs",
+          std::to_string(args.epochs), "--batch-size", std::to_string(args.batch_size), "--max-length",
+          std::to_string(args.max_length), "--warmup", fmt::format("{:g}", args.warmup), "--threads",
+          std::to_string(args.threads)};
+      if (args.max_train_examples > 0)
+        train_args.insert(train_args.end(), {"--max-train-examples", std::to_string(args.max_train_examples)});
+      std::fprintf(stderr, "compare: %s seed %lu (lr %g) ...\n", method.c_str(), static_cast<unsigned long>(seed), row.lr);
+      const Run run = run_child(train_args, dir);
+      const auto& s = run.summary;
+      row.trainable = s.at("trainable_parameters").get<int64_t>();
+      row.backbone = s.at("backbone_parameters").get<int64_t>();
+      row.adapter_bytes = s.at("adapter_bytes").get<int64_t>();
+      row.metric = s.at("dev_metric").get<std::string>();
+      row.scores.push_back(s.at("dev_primary").get<double>());
+      row.seconds += s.at("train_seconds").get<double>() / static_cast<double>(args.seeds);
+      row.tokens_per_s += s.at("train_tokens_per_s").get<double>() / static_cast<double>(args.seeds);
+      rss = std::max(rss, run.max_rss_mb);
+      std::fprintf(stderr, "compare: %s seed %lu: dev %s %.4f, %.1f s, peak RSS %.0f MB\n", method.c_str(),
+                   static_cast<unsigned long>(seed), row.metric.c_str(), row.scores.back(),
+                   s.at("train_seconds").get<double>(), run.max_rss_mb);
+    }
+    row.max_rss_mb = rss;
+    const double n = static_cast<double>(row.scores.size());
+    for (const double v : row.scores) row.mean += v / n;
+    for (const double v : row.scores) row.std += n > 1 ? (v - row.mean) * (v - row.mean) / (n - 1) : 0.0;
+    row.std = std::sqrt(row.std);
+    rows.push_back(row);
+  }
+
+  nlohmann::json json = {{"model", args.model}, {"task", args.task}, {"seeds", args.seeds}, {"epochs", args.epochs},
+                         {"batch_size", args.batch_size}, {"max_train_examples", args.max_train_examples},
+                         {"rows", nlohmann::json::array()}};
+  for (const auto& r : rows) json["rows"].push_back(r.to_json());
+  const std::string md = markdown_table(rows, args);
+  std::ofstream(out / "compare.json") << json.dump(2) << "\n";
+  std::ofstream(out / "compare.md") << md;
+  std::ofstream(out / "compare.svg") << svg_plot(rows);
+  std::printf("%s", md.c_str());
+  std::fprintf(stderr, "wrote %s, %s, %s\n", (out / "compare.md").c_str(), (out / "compare.json").c_str(),
+               (out / "compare.svg").c_str());
+}
+
+}  // namespace
+
+void setup_compare(CLI::App& app) {
+  auto args = std::make_shared<CompareArgs>();
+  auto* sub = app.add_subcommand("compare", "Train several methods over several seeds and tabulate cost and dev metric");
+  sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm)")->required();
+  sub->add_option("--task", args->task, "GLUE task name")->required();
+  sub->add_option("--data", args->data, "GLUE root folder (or the task's folder)")->required();
+  sub->add_option("--out", args->out, "Output folder: compare.{md,json,svg}, one folder per run")->required();
+  sub->add_option("--methods", args->methods, "Methods to compare (comma-separated)")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--seeds", args->seeds, "Runs per method (seeds seed, seed+1, ...)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--seed", args->seed, "First seed")->capture_default_str();
+  sub->add_option("--epochs", args->epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", args->batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens")->capture_default_str();
+  sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");
+  sub->add_option("--warmup", args->warmup, "As train --warmup")->capture_default_str();
+  sub->add_option("--lr", args->lr,
+                  "Learning rate overrides METHOD=VALUE (comma-separated); defaults: 2e-5 full, 1e-3 the others")
+      ->delimiter(',');
+  sub->add_option("--threads", args->threads, "CPU threads per run (0: LibTorch's default)")->capture_default_str();
+  sub->callback([args] { run_compare(*args); });
+}
+
+}  // namespace adapterbias::cli

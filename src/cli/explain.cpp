@@ -1,0 +1,268 @@
+// adapterbias explain --model DIR --adapter FILE (--text T [--text-pair P] | --input FILE.jsonl)
+//                     [--format json|html|svg] [--out PATH]
+// What the AdapterBias shift does to each token of some inputs (analysis/token_shift.h, docs/explain.md):
+//   json  per input: tokens with character offsets, the prediction, alpha / shift / relative shift per token
+//         and layer and summed over layers, and the words merged from the pieces
+//   html  one self-contained page: tokens coloured by total shift, a tokens x layers heatmap per input
+//   svg   the tokens x layers heatmap of one input (--index)
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "analysis/report.h"       // defines: report::heatmap_svg, legend_svg, html_page, color, escape
+#include "analysis/token_shift.h"  // defines: token_shifts, shift_vector_norms, merge_words
+#include "cli/commands.h"
+#include "cli/common.h"            // defines: set_threads
+#include "core/error.h"
+#include "core/io.h"               // defines: LineReader, where, write_file_atomic
+#include "model/checkpoint.h"      // defines: load_pretrained
+#include "peft/adapter_file.h"     // defines: read_adapter, load_task_model
+#include "train/inference.h"       // defines: encode_examples
+
+namespace adapterbias::cli {
+namespace {
+
+struct ExplainArgs {
+  std::string model;
+  std::string adapter;
+  std::string text;
+  std::string text_pair;
+  std::string input;
+  std::string format = "json";
+  std::string out;     // "" or "-": stdout
+  int64_t index = 0;   // --format svg: which input
+  int64_t batch_size = 32;
+  int64_t max_length = 0;  // 0: the adapter's
+  int threads = 0;
+};
+
+// One JSONL line: {"text": "...", "text_pair": "..."} (text_pair optional or null), as `predict` reads.
+Example parse_input_line(const std::string& line, const std::string& at) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: not valid JSON: {}", at, e.what()));
+  }
+  if (!json.is_object() || !json.contains("text") || !json.at("text").is_string())
+    throw InputError(fmt::format("{}: expected a JSON object with a string \"text\"", at));
+  Example example;
+  example.text_a = json.at("text").get<std::string>();
+  if (json.contains("text_pair") && !json.at("text_pair").is_null()) {
+    if (!json.at("text_pair").is_string()) throw InputError(fmt::format("{}: \"text_pair\" must be a string or null", at));
+    example.text_b = json.at("text_pair").get<std::string>();
+  }
+  return example;
+}
+
+std::vector<Example> read_inputs(const ExplainArgs& args) {
+  const bool has_text = !args.text.empty() || !args.text_pair.empty();
+  if (int(has_text) + int(!args.input.empty()) != 1) throw InputError("give exactly one of --text or --input FILE.jsonl");
+  std::vector<Example> examples;
+  if (has_text) {
+    if (args.text.empty()) throw InputError("--text-pair needs --text");
+    Example example;
+    example.text_a = args.text;
+    if (!args.text_pair.empty()) example.text_b = args.text_pair;
+    return {example};
+  }
+  LineReader reader(args.input);
+  std::string line;
+  while (reader.next(line)) {
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    examples.push_back(parse_input_line(line, where(reader.path(), reader.line_number())));
+  }
+  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", args.input));
+  return examples;
+}
+
+std::vector<double> to_vector(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kDouble).contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+
+// {"label", "label_id", "probabilities"} or {"score"}, as `predict` prints.
+nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& logits) {
+  nlohmann::ordered_json out;
+  if (info.regression) {
+    out["score"] = logits[0].item<double>();
+    return out;
+  }
+  const at::Tensor probs = at::softmax(logits.to(at::kDouble), 0);
+  const int64_t id = logits.argmax().item<int64_t>();
+  out["label"] = info.labels[id];
+  out["label_id"] = id;
+  nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
+  for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
+  out["probabilities"] = probabilities;
+  return out;
+}
+
+std::string prediction_text(const AdapterInfo& info, const at::Tensor& logits) {
+  if (info.regression) return fmt::format("score {:.3f}", logits[0].item<double>());
+  const at::Tensor probs = at::softmax(logits.to(at::kDouble), 0);
+  const int64_t id = logits.argmax().item<int64_t>();
+  return fmt::format("label {} (p = {:.3f})", info.labels[id], probs[id].item<double>());
+}
+
+nlohmann::ordered_json input_json(const AdapterInfo& info, const Example& example, const TokenShifts& s) {
+  nlohmann::ordered_json out;
+  out["text"] = example.text_a;
+  out["text_pair"] = example.text_b ? nlohmann::ordered_json(*example.text_b) : nlohmann::ordered_json(nullptr);
+  out["prediction"] = prediction_json(info, s.logits);
+  // (T), summed in double as merge_words does, so that a word total equals its largest piece total exactly.
+  const at::Tensor shift_total = s.shift.to(at::kDouble).sum(0), relative_total = s.relative.to(at::kDouble).sum(0);
+  nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
+  for (size_t t = 0; t < s.encoding.tokens.size(); ++t) {
+    const auto i = static_cast<int64_t>(t);
+    tokens.push_back({{"token", s.encoding.tokens[t]},
+                      {"offsets", {s.encoding.offsets[t].first, s.encoding.offsets[t].second}},
+                      {"sequence", s.encoding.sequence_ids[t]},
+                      {"alpha", to_vector(s.alpha.select(1, i))},
+                      {"shift", to_vector(s.shift.select(1, i))},
+                      {"relative", to_vector(s.relative.select(1, i))},
+                      {"shift_total", shift_total[i].item<double>()},
+                      {"relative_total", relative_total[i].item<double>()}});
+  }
+  out["tokens"] = tokens;
+  nlohmann::ordered_json words = nlohmann::ordered_json::array();
+  for (const Word& w : merge_words(s, example.text_a, example.text_b))
+    words.push_back({{"word", w.text},
+                     {"sequence", w.sequence},
+                     {"offsets", {w.begin, w.end}},
+                     {"tokens", w.tokens},
+                     {"shift", w.shift},
+                     {"shift_total", w.total},
+                     {"relative_total", w.relative_total}});
+  out["words"] = words;
+  return out;
+}
+
+// Colour scale upper bounds over the content tokens (special tokens excluded, so that [CLS]/[SEP] do not
+// wash out the sentence): the largest total shift, and the largest per-layer shift.
+std::pair<double, double> scale_max(const std::vector<TokenShifts>& all) {
+  double total = 0, layer = 0;
+  for (const auto& s : all) {
+    const at::Tensor content = at::tensor(std::vector<int64_t>(s.encoding.sequence_ids.begin(), s.encoding.sequence_ids.end())) >= 0;
+    if (!content.any().item<bool>()) continue;
+    const at::Tensor shift = s.shift.index({at::indexing::Slice(), content});  // (L, T_content)
+    total = std::max(total, shift.sum(0).max().item<double>());
+    layer = std::max(layer, shift.max().item<double>());
+  }
+  return {total > 0 ? total : 1.0, layer > 0 ? layer : 1.0};
+}
+
+std::string input_svg(const TokenShifts& s, double hi, const std::string& title) {
+  std::vector<std::vector<double>> values;
+  for (int64_t l = 0; l < s.shift.size(0); ++l) values.push_back(to_vector(s.shift[l]));
+  return report::heatmap_svg(values, s.encoding.tokens, 0.0, hi, title);
+}
+
+std::string html_report(const ExplainArgs& args, const AdapterInfo& info, const std::vector<Example>& examples,
+                        const std::vector<TokenShifts>& all, const at::Tensor& v_norm) {
+  const auto [total_hi, layer_hi] = scale_max(all);
+  std::string body = "<h1>AdapterBias token shifts</h1>";
+  body += fmt::format(
+      "<p class=\"note\">Adapter <code>{}</code> (task {}, method {}) on <code>{}</code>. For token t in layer l the "
+      "adapter adds alpha<sub>l,t</sub> v<sub>l</sub> to the FFN output; its size is |alpha<sub>l,t</sub>| "
+      "||v<sub>l</sub>||. Tokens are coloured by that size summed over the {} layers.</p>",
+      report::escape(args.adapter), report::escape(info.task), report::escape(info.method), report::escape(args.model),
+      v_norm.size(0));
+  std::string norms;
+  for (int64_t l = 0; l < v_norm.size(0); ++l) norms += fmt::format("{}{}", l ? ", " : "", report::num(v_norm[l].item<double>()));
+  body += fmt::format("<p class=\"note\">||v<sub>l</sub>|| per layer: {}</p>", norms);
+  body += "<div>" + report::legend_svg(0.0, total_hi, "total shift (sum over layers)") + "</div>";
+  for (size_t i = 0; i < all.size(); ++i) {
+    const TokenShifts& s = all[i];
+    const at::Tensor total = s.shift.sum(0);
+    body += fmt::format("<div class=\"input\"><div class=\"pred\">#{} &nbsp; prediction: <b>{}</b></div><div class=\"tokens\">", i,
+                        report::escape(prediction_text(info, s.logits)));
+    for (size_t t = 0; t < s.encoding.tokens.size(); ++t) {
+      const double value = total[static_cast<int64_t>(t)].item<double>();
+      const bool special = s.encoding.sequence_ids[t] < 0;
+      body += fmt::format(
+          "<span class=\"tok{}\" style=\"background:{};color:{}\" title=\"{}: total shift {}\">{}</span> ",
+          special ? " special" : "", report::color(value, 0, total_hi), report::text_color(value, 0, total_hi),
+          report::escape(s.encoding.tokens[t]), report::num(value), report::escape(s.encoding.tokens[t]));
+    }
+    body += "</div>";
+    const std::string text = examples[i].text_a + (examples[i].text_b ? " ‖ " + *examples[i].text_b : "");
+    body += "<div>" + input_svg(s, layer_hi, text.size() > 90 ? text.substr(0, 87) + "..." : text) + "</div></div>";
+  }
+  return report::html_page("AdapterBias token shifts", body);
+}
+
+void run_explain(const ExplainArgs& args) {
+  set_threads(args.threads);
+  if (args.format != "json" && args.format != "html" && args.format != "svg")
+    throw InputError(fmt::format("--format: expected json, html or svg, found '{}'", args.format));
+  const std::vector<Example> examples = read_inputs(args);
+  if (args.format == "svg" && (args.index < 0 || args.index >= static_cast<int64_t>(examples.size())))
+    throw InputError(fmt::format("--index {}: there are {} inputs", args.index, examples.size()));
+
+  const AdapterFile adapter = read_adapter(args.adapter);
+  Pretrained pretrained = load_pretrained(args.model);
+  const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
+  TaskModel model = load_task_model(pretrained, adapter, args.adapter);
+  const int64_t max_length = args.max_length > 0 ? args.max_length : adapter.info.max_length;
+  const auto encodings = encode_examples(*tokenizer, examples, max_length);
+  const std::vector<TokenShifts> all =
+      token_shifts(model, encodings, args.batch_size, tokenizer->pad_token_id(), examples.size() > 1000);
+  const at::Tensor v_norm = shift_vector_norms(model);  // (L)
+
+  std::string output;
+  if (args.format == "json") {
+    nlohmann::ordered_json out;
+    out["adapter"] = args.adapter;
+    out["task"] = adapter.info.task;
+    out["layers"] = v_norm.size(0);
+    out["v_norm"] = to_vector(v_norm);
+    out["word_rule"] = "pieces whose offsets touch form one word; a word's shift is the max over its pieces";
+    nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < all.size(); ++i) inputs.push_back(input_json(adapter.info, examples[i], all[i]));
+    out["inputs"] = inputs;
+    output = out.dump(2) + "\n";
+  } else if (args.format == "html") {
+    output = html_report(args, adapter.info, examples, all, v_norm);
+  } else {
+    const TokenShifts& s = all[static_cast<size_t>(args.index)];
+    const auto [total_hi, layer_hi] = scale_max({s});
+    output = report::standalone_svg(input_svg(s, layer_hi, prediction_text(adapter.info, s.logits)));
+  }
+  if (args.out.empty() || args.out == "-") {
+    std::fwrite(output.data(), 1, output.size(), stdout);
+  } else {
+    write_file_atomic(args.out, output);
+    std::fprintf(stderr, "wrote %s (%zu inputs, %s)\n", args.out.c_str(), examples.size(), args.format.c_str());
+  }
+}
+
+}  // namespace
+
+void setup_explain(CLI::App& app) {
+  auto args = std::make_shared<ExplainArgs>();
+  auto* sub = app.add_subcommand("explain", "Show the AdapterBias shift per token and layer for some inputs");
+  sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm) the adapter was trained on")
+      ->required();
+  sub->add_option("--adapter", args->adapter, "AdapterBias adapter file written by `adapterbias train`")->required();
+  sub->add_option("--text", args->text, "One input text");
+  sub->add_option("--text-pair", args->text_pair, "The second text of a pair task, with --text");
+  sub->add_option("--input", args->input, "JSONL file of {\"text\": ..., \"text_pair\": ...}");
+  sub->add_option("--format", args->format, "json (per token and word), html (one self-contained report) or svg "
+                                            "(the heatmap of input --index)")
+      ->capture_default_str();
+  sub->add_option("--out", args->out, "Output file (default: stdout)");
+  sub->add_option("--index", args->index, "--format svg: which input (0-based)")->capture_default_str();
+  sub->add_option("--batch-size", args->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  sub->callback([args] { run_explain(*args); });
+}
+
+}  // namespace adapterbias::cli
