@@ -7,9 +7,7 @@
 #include <torch/utils.h>
 
 #include "core/error.h"
-#include "core/progress.h"
-#include "data/batching.h"       // defines: plan_batches
-#include "model/collate.h"       // defines: collate
+#include "train/inference.h"     // defines: for_each_batch
 #include "peft/adapter_bias.h"   // defines: AdapterBias::shift_of, ShiftRecord
 #include "tokenizer/unicode.h"   // defines: decode_utf8, encode_utf8
 
@@ -55,38 +53,26 @@ std::vector<TokenShifts> token_shifts(TaskModel& model, const std::vector<Encodi
   } detach{shifts};
   for (int64_t l = 0; l < L; ++l) shifts[l]->recorder = &records[l];
 
-  std::vector<int64_t> lengths;
-  for (const auto& e : encodings) lengths.push_back(static_cast<int64_t>(e.ids.size()));
-  const auto batches = plan_batches(lengths, BatchPlanOptions{.batch_size = batch_size, .shuffle = false});
   std::vector<TokenShifts> out(encodings.size());
-  std::unique_ptr<Progress> progress;
-  if (show_progress) progress = std::make_unique<Progress>(static_cast<int64_t>(batches.size()), "explain");
-  for (const auto& batch : batches) {
-    std::vector<const Encoding*> rows;
-    int64_t tokens = 0;
-    for (const int64_t i : batch) {
-      rows.push_back(&encodings[i]);
-      tokens += lengths[i];
-    }
-    const at::Tensor logits = model.forward(collate(rows, pad_token_id)).to(at::kCPU, at::kFloat);  // (B, C)
-    std::vector<at::Tensor> alphas, norms;
-    for (const ShiftRecord& r : records) {
-      alphas.push_back(r.alpha.to(at::kCPU, at::kFloat));
-      norms.push_back(r.ffn_norm.to(at::kCPU, at::kFloat));
-    }
-    const at::Tensor alpha = at::stack(alphas, 1);     // (B, L, Tpad)
-    const at::Tensor ffn_norm = at::stack(norms, 1);   // (B, L, Tpad)
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const int64_t i = batch[b];
-      TokenShifts& s = out[i];
-      s.encoding = encodings[i];
-      s.alpha = alpha[b].narrow(1, 0, lengths[i]).clone();                 // (L, T)
-      s.shift = s.alpha.abs() * v_norm.unsqueeze(1);                        // (L, T)
-      s.relative = s.shift / ffn_norm[b].narrow(1, 0, lengths[i]);          // (L, T)
-      s.logits = logits[b].clone();
-    }
-    if (progress) progress->advance(1, tokens);
-  }
+  for_each_batch(model, encodings, batch_size, pad_token_id, show_progress ? "explain" : "",
+                 [&](const std::vector<int64_t>& batch, const at::Tensor& logits) {  // logits (B, C)
+                   std::vector<at::Tensor> alphas, norms;
+                   for (const ShiftRecord& r : records) {
+                     alphas.push_back(r.alpha.to(at::kCPU, at::kFloat));
+                     norms.push_back(r.ffn_norm.to(at::kCPU, at::kFloat));
+                   }
+                   const at::Tensor alpha = at::stack(alphas, 1);    // (B, L, Tpad)
+                   const at::Tensor ffn_norm = at::stack(norms, 1);  // (B, L, Tpad)
+                   for (size_t b = 0; b < batch.size(); ++b) {
+                     const int64_t i = batch[b], T = static_cast<int64_t>(encodings[i].ids.size());
+                     TokenShifts& s = out[i];
+                     s.encoding = encodings[i];
+                     s.alpha = alpha[b].narrow(1, 0, T).clone();                // (L, T)
+                     s.shift = s.alpha.abs() * v_norm.unsqueeze(1);               // (L, T)
+                     s.relative = s.shift / ffn_norm[b].narrow(1, 0, T);          // (L, T)
+                     s.logits = logits[b].clone();
+                   }
+                 });
   return out;
 }
 

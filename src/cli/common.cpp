@@ -2,11 +2,13 @@
 
 #include <cstdio>
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/io.h"
 #include "data/generic.h"
 #include "data/glue.h"
 
@@ -83,6 +85,72 @@ Dataset read_split(const DataArgs& args, const TaskSpec& task, const std::string
   }
   if (data.report.skipped > 0) std::fprintf(stderr, "%s\n", data.report.summary().c_str());
   return data;
+}
+
+namespace {
+
+Example parse_text_line(const std::string& line, const std::string& at) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: not valid JSON: {}", at, e.what()));
+  }
+  if (!json.is_object())
+    throw InputError(fmt::format("{}: expected a JSON object {{\"text\": ...}}, found {}", at, json.type_name()));
+  if (!json.contains("text") || !json.at("text").is_string())
+    throw InputError(fmt::format("{}: needs a string \"text\"", at));
+  Example example;
+  example.text_a = json.at("text").get<std::string>();
+  if (json.contains("text_pair") && !json.at("text_pair").is_null()) {
+    if (!json.at("text_pair").is_string()) throw InputError(fmt::format("{}: \"text_pair\" must be a string or null", at));
+    example.text_b = json.at("text_pair").get<std::string>();
+  }
+  return example;
+}
+
+}  // namespace
+
+std::vector<Example> read_text_inputs(const std::string& text, const std::string& text_pair, const std::string& input) {
+  const bool has_text = !text.empty() || !text_pair.empty();
+  if (int(has_text) + int(!input.empty()) != 1) throw InputError("give exactly one of --text or --input FILE.jsonl");
+  if (has_text) {
+    if (text.empty()) throw InputError("--text-pair needs --text");
+    Example example;
+    example.text_a = text;
+    if (!text_pair.empty()) example.text_b = text_pair;
+    return {example};
+  }
+  std::vector<Example> examples;
+  LineReader reader(input);
+  std::string line;
+  while (reader.next(line)) {
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    examples.push_back(parse_text_line(line, where(reader.path(), reader.line_number())));
+  }
+  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", input));
+  return examples;
+}
+
+nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits) {
+  nlohmann::ordered_json out;
+  if (info.regression) {
+    out["score"] = row[0].item<double>();
+  } else {
+    const at::Tensor probs = at::softmax(row.to(at::kDouble), 0);
+    const int64_t id = row.argmax().item<int64_t>();
+    out["label"] = info.labels[id];
+    out["label_id"] = id;
+    nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
+    for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
+    out["probabilities"] = probabilities;
+  }
+  if (with_logits) {
+    std::vector<double> values;
+    for (int64_t c = 0; c < row.size(0); ++c) values.push_back(row[c].item<double>());
+    out["logits"] = values;
+  }
+  return out;
 }
 
 void set_threads(int threads) {

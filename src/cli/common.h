@@ -2,7 +2,11 @@
 #pragma once
 #include <string>
 
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
 #include "data/dataset.h"
+#include "peft/adapter_file.h"
 #include "data/task.h"
 
 namespace CLI {
@@ -32,6 +36,14 @@ TaskSpec resolve_task(const DataArgs& args, const std::vector<std::string>* labe
 
 // Reads one split: "train", "dev", "test" (GLUE also dev_matched, ...). Prints a line when rows were skipped.
 Dataset read_split(const DataArgs& args, const TaskSpec& task, const std::string& split, int64_t max_examples = -1);
+
+// Texts to run a model on: `text` (+ `text_pair`), or `input`, a JSONL file of {"text": ..., "text_pair": ...}
+// (text_pair optional or null). Exactly one of the two; a bad line is an InputError naming file:line.
+std::vector<Example> read_text_inputs(const std::string& text, const std::string& text_pair, const std::string& input);
+
+// One prediction from a logits row: {"label", "label_id", "probabilities"} or, for regression, {"score"};
+// `with_logits` adds the raw "logits".
+nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits = false);
 
 // Sets LibTorch's intra-op threads when > 0.
 void set_threads(int threads);

@@ -41,66 +41,9 @@ struct ExplainArgs {
   int threads = 0;
 };
 
-// One JSONL line: {"text": "...", "text_pair": "..."} (text_pair optional or null), as `predict` reads.
-Example parse_input_line(const std::string& line, const std::string& at) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: not valid JSON: {}", at, e.what()));
-  }
-  if (!json.is_object() || !json.contains("text") || !json.at("text").is_string())
-    throw InputError(fmt::format("{}: expected a JSON object with a string \"text\"", at));
-  Example example;
-  example.text_a = json.at("text").get<std::string>();
-  if (json.contains("text_pair") && !json.at("text_pair").is_null()) {
-    if (!json.at("text_pair").is_string()) throw InputError(fmt::format("{}: \"text_pair\" must be a string or null", at));
-    example.text_b = json.at("text_pair").get<std::string>();
-  }
-  return example;
-}
-
-std::vector<Example> read_inputs(const ExplainArgs& args) {
-  const bool has_text = !args.text.empty() || !args.text_pair.empty();
-  if (int(has_text) + int(!args.input.empty()) != 1) throw InputError("give exactly one of --text or --input FILE.jsonl");
-  std::vector<Example> examples;
-  if (has_text) {
-    if (args.text.empty()) throw InputError("--text-pair needs --text");
-    Example example;
-    example.text_a = args.text;
-    if (!args.text_pair.empty()) example.text_b = args.text_pair;
-    return {example};
-  }
-  LineReader reader(args.input);
-  std::string line;
-  while (reader.next(line)) {
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    examples.push_back(parse_input_line(line, where(reader.path(), reader.line_number())));
-  }
-  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", args.input));
-  return examples;
-}
-
 std::vector<double> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kDouble).contiguous();
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
-}
-
-// {"label", "label_id", "probabilities"} or {"score"}, as `predict` prints.
-nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& logits) {
-  nlohmann::ordered_json out;
-  if (info.regression) {
-    out["score"] = logits[0].item<double>();
-    return out;
-  }
-  const at::Tensor probs = at::softmax(logits.to(at::kDouble), 0);
-  const int64_t id = logits.argmax().item<int64_t>();
-  out["label"] = info.labels[id];
-  out["label_id"] = id;
-  nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
-  for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
-  out["probabilities"] = probabilities;
-  return out;
 }
 
 std::string prediction_text(const AdapterInfo& info, const at::Tensor& logits) {
@@ -201,7 +144,7 @@ void run_explain(const ExplainArgs& args) {
   set_threads(args.threads);
   if (args.format != "json" && args.format != "html" && args.format != "svg")
     throw InputError(fmt::format("--format: expected json, html or svg, found '{}'", args.format));
-  const std::vector<Example> examples = read_inputs(args);
+  const std::vector<Example> examples = read_text_inputs(args.text, args.text_pair, args.input);
   if (args.format == "svg" && (args.index < 0 || args.index >= static_cast<int64_t>(examples.size())))
     throw InputError(fmt::format("--index {}: there are {} inputs", args.index, examples.size()));
 

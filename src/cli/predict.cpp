@@ -40,68 +40,6 @@ struct PredictArgs {
   int threads = 0;
 };
 
-// One JSONL line: {"text": "...", "text_pair": "..."} (text_pair optional or null).
-Example parse_input_line(const std::string& line, const std::string& at) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: not valid JSON: {}", at, e.what()));
-  }
-  if (!json.is_object()) throw InputError(fmt::format("{}: expected a JSON object {{\"text\": ...}}, found {}", at, json.type_name()));
-  if (!json.contains("text") || !json.at("text").is_string())
-    throw InputError(fmt::format("{}: needs a string \"text\"", at));
-  Example example;
-  example.text_a = json.at("text").get<std::string>();
-  if (json.contains("text_pair") && !json.at("text_pair").is_null()) {
-    if (!json.at("text_pair").is_string()) throw InputError(fmt::format("{}: \"text_pair\" must be a string or null", at));
-    example.text_b = json.at("text_pair").get<std::string>();
-  }
-  return example;
-}
-
-std::vector<Example> read_inputs(const PredictArgs& args) {
-  std::vector<Example> examples;
-  if (!args.text.empty() || !args.text_pair.empty()) {
-    if (args.text.empty()) throw InputError("--text-pair needs --text");
-    Example example;
-    example.text_a = args.text;
-    if (!args.text_pair.empty()) example.text_b = args.text_pair;
-    examples.push_back(example);
-    return examples;
-  }
-  LineReader reader(args.input);
-  std::string line;
-  while (reader.next(line)) {
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    examples.push_back(parse_input_line(line, where(reader.path(), reader.line_number())));
-  }
-  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", args.input));
-  return examples;
-}
-
-// One output line per logits row.
-nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits) {
-  nlohmann::ordered_json out;
-  if (info.regression) {
-    out["score"] = row[0].item<double>();
-  } else {
-    const at::Tensor probs = at::softmax(row.to(at::kDouble), 0);
-    const int64_t id = row.argmax().item<int64_t>();
-    out["label"] = info.labels[id];
-    out["label_id"] = id;
-    nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
-    for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
-    out["probabilities"] = probabilities;
-  }
-  if (with_logits) {
-    std::vector<double> values;
-    for (int64_t c = 0; c < row.size(0); ++c) values.push_back(row[c].item<double>());
-    out["logits"] = values;
-  }
-  return out;
-}
-
 void run_predict(PredictArgs args) {
   set_threads(args.threads);
   const int modes = int(!args.text.empty() || !args.text_pair.empty()) + int(!args.input.empty()) + int(!args.split.empty());
@@ -123,7 +61,7 @@ void run_predict(PredictArgs args) {
                                       args.adapter, info.task, task->name));
     data = read_split(args.data, *task, args.split);
   } else {
-    data.examples = read_inputs(args);
+    data.examples = read_text_inputs(args.text, args.text_pair, args.input);
   }
 
   Pretrained pretrained = load_pretrained(args.model);

@@ -23,16 +23,16 @@ int64_t count_tokens(const std::vector<Encoding>& encodings) {
   return n;
 }
 
-at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
-                          int64_t pad_token_id, bool show_progress) {
+void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
+                    const std::string& progress_label,
+                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit) {
   torch::NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> lengths;
   for (const auto& e : encodings) lengths.push_back(static_cast<int64_t>(e.ids.size()));
   const auto batches = plan_batches(lengths, BatchPlanOptions{.batch_size = batch_size, .shuffle = false});
-  at::Tensor logits = at::zeros({static_cast<int64_t>(encodings.size()), model.classifier->options.out_features()});
   std::unique_ptr<Progress> progress;
-  if (show_progress) progress = std::make_unique<Progress>(static_cast<int64_t>(batches.size()), "predict");
+  if (!progress_label.empty()) progress = std::make_unique<Progress>(static_cast<int64_t>(batches.size()), progress_label);
   for (const auto& batch : batches) {
     std::vector<const Encoding*> rows;
     int64_t tokens = 0;
@@ -40,10 +40,18 @@ at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodin
       rows.push_back(&encodings[i]);
       tokens += lengths[i];
     }
-    const at::Tensor out = model.forward(collate(rows, pad_token_id)).to(at::kCPU, at::kFloat);
-    logits.index_copy_(0, at::tensor(batch, at::kLong), out);
+    visit(batch, model.forward(collate(rows, pad_token_id)).to(at::kCPU, at::kFloat));
     if (progress) progress->advance(1, tokens);
   }
+}
+
+at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
+                          int64_t pad_token_id, bool show_progress) {
+  at::Tensor logits = at::zeros({static_cast<int64_t>(encodings.size()), model.classifier->options.out_features()});
+  for_each_batch(model, encodings, batch_size, pad_token_id, show_progress ? "predict" : "",
+                 [&](const std::vector<int64_t>& batch, const at::Tensor& out) {
+                   logits.index_copy_(0, at::tensor(batch, at::kLong), out);
+                 });
   return logits;
 }
 

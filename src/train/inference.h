@@ -1,5 +1,7 @@
 // Running a task model over examples: tokenisation of a split, batched prediction in input order, metrics.
 #pragma once
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
@@ -15,6 +17,12 @@ std::vector<Encoding> encode_examples(const Tokenizer& tokenizer, const std::vec
                                       int64_t max_length);
 
 int64_t count_tokens(const std::vector<Encoding>& encodings);
+
+// Runs the model over length-bucketed batches of `encodings` in eval mode without gradients and calls
+// visit(batch indices, logits (B, num_labels)) for each; `progress_label` non-empty shows a progress bar.
+void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
+                    const std::string& progress_label,
+                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit);
 
 // Logits (N, num_labels) in input order, from length-bucketed batches without gradients, in eval mode.
 at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
