@@ -1,6 +1,6 @@
 // adapterbias train --model DIR --task NAME --data DIR --out DIR [--method NAME] [...]: trains AdapterBias (or
-// another registered method: bitfit, houlsby, lora, full, head) on a task and keeps the best adapter by the task's
-// metric. Method options come from their own flags (--share-alpha, --bottleneck, --lora-r, --lora-alpha).
+// another registered method: adapterbias-l0, bitfit, houlsby, lora, full, head) on a task and keeps the best adapter by the task's
+// metric. Method options come from their own flags (--share-alpha, --bottleneck, --lora-r, --lora-alpha, --l0).
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -30,6 +30,7 @@ struct TrainArgs {
   std::optional<int64_t> bottleneck;     // houlsby
   std::optional<int64_t> lora_r;         // lora
   std::optional<double> lora_alpha;      // lora
+  std::optional<double> l0;              // adapterbias-l0
   TrainOptions train;
   double dropout = -1.0;
   int64_t max_train_examples = -1;
@@ -55,6 +56,7 @@ nlohmann::json method_options(const TrainArgs& args) {
   take(args.bottleneck.has_value(), "--bottleneck", "houlsby", "bottleneck", args.bottleneck.value_or(0));
   take(args.lora_r.has_value(), "--lora-r", "lora", "r", args.lora_r.value_or(0));
   take(args.lora_alpha.has_value(), "--lora-alpha", "lora", "alpha", args.lora_alpha.value_or(0.0));
+  take(args.l0.has_value(), "--l0", "adapterbias-l0", "l0", args.l0.value_or(0.0));
   if (!foreign.empty())
     throw InputError(fmt::format("--method {} does not take {}", args.method, fmt::join(foreign, ", ")));
   return options;
@@ -152,6 +154,10 @@ void setup_train(CLI::App& app) {
   sub->add_option("--lora-r", args->lora_r, "lora: rank r (default 8)")->check(CLI::PositiveNumber);
   sub->add_option("--lora-alpha", args->lora_alpha, "lora: alpha; the update is scaled by alpha / r (default 16)")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--l0", args->l0,
+                  "adapterbias-l0: lambda of the expected-L0 penalty on the hard-concrete gates of v and L_alpha "
+                  "(normalised by the gate count; default 0.1; docs/l0.md)")
+      ->check(CLI::NonNegativeNumber);
   TrainOptions& t = args->train;
   sub->add_option("--epochs", t.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--batch-size", t.batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);

@@ -75,9 +75,18 @@ nlohmann::json backbone_identity(const Pretrained& pretrained) {
 }
 
 void save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info) {
+  // The method's tensors as it saves them (PeftMethod::saved), then the head's, as TaskModel::trainable lists them.
+  SavedMethod saved = model.method->saved(const_cast<BertModel&>(model.backbone));
+  saved.tensors.push_back({"classifier.weight", model.classifier->weight, true});
+  saved.tensors.push_back({"classifier.bias", model.classifier->bias, true});
   NamedTensors tensors;
-  for (const auto& t : model.trainable()) tensors.emplace_back(t.name, t.tensor.detach().to(at::kCPU, at::kFloat));
-  save_safetensors(path, tensors, {{"format", "pt"}, {kMetadataKey, info.to_json().dump()}});
+  for (const auto& t : saved.tensors) tensors.emplace_back(t.name, t.tensor.detach().to(at::kCPU, at::kFloat));
+  AdapterInfo out = info;
+  out.method = saved.name;
+  out.method_options = saved.options;
+  nlohmann::json doc = out.to_json();
+  if (!saved.notes.empty()) doc["method_notes"] = saved.notes;
+  save_safetensors(path, tensors, {{"format", "pt"}, {kMetadataKey, doc.dump()}});
 }
 
 AdapterFile read_adapter(const std::filesystem::path& path) {

@@ -20,6 +20,16 @@ struct TrainableTensor {
   bool weight_decay;  // AdamW group: decay on weights and vectors, none on biases and LayerNorms
 };
 
+// What save_adapter writes for a method: its name and options (the adapter's metadata), its tensors (the file's,
+// before the task head's), and notes (written as the metadata's "method_notes" when not empty). By default the
+// method as it trains; a method may save as another (adapterbias-l0 saves as "adapterbias", gates folded in).
+struct SavedMethod {
+  std::string name;
+  nlohmann::json options;
+  std::vector<TrainableTensor> tensors;
+  nlohmann::json notes = nlohmann::json::object();
+};
+
 class PeftMethod {
  public:
   virtual ~PeftMethod() = default;
@@ -33,10 +43,15 @@ class PeftMethod {
   virtual bool mergeable() const { return false; }
   // Folds the method into the backbone weights and removes its modules; the output is unchanged (eval mode).
   virtual void merge(BertModel& model);
+  // A term the trainer adds to each step's training loss (train_task_model), computed from the method's
+  // tensors; undefined (the default): none. adapterbias-l0: the expected-L0 penalty of its gates.
+  virtual at::Tensor regularization(BertModel&) const { return {}; }
+  // What the adapter file stores (see SavedMethod); default: name(), options(), trainable(model), no notes.
+  virtual SavedMethod saved(BertModel& model) const;
 };
 
-// The registry: a method by name ("adapterbias", "adapterbias-shared", "bitfit", "full", "head", "houlsby",
-// "lora"), with its options as JSON (missing options take their defaults). Throws InputError listing the known names.
+// The registry: a method by name ("adapterbias", "adapterbias-l0", "adapterbias-shared", "bitfit", "full", "head",
+// "houlsby", "lora"), with its options as JSON (missing options take their defaults). Throws InputError listing the known names.
 std::unique_ptr<PeftMethod> make_peft_method(std::string_view name, const nlohmann::json& options = {});
 std::vector<std::string> peft_method_names();
 

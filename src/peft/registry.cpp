@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "peft/adapter_bias.h"
+#include "peft/adapter_bias_l0.h"
 #include "peft/bitfit.h"
 #include "peft/full.h"
 #include "peft/head_only.h"
@@ -21,6 +22,7 @@ using Factory = std::function<std::unique_ptr<PeftMethod>(const nlohmann::json&)
 const std::map<std::string, Factory, std::less<>>& registry() {
   static const std::map<std::string, Factory, std::less<>> methods = {
       {"adapterbias", [](const nlohmann::json& o) { return std::make_unique<AdapterBias>(AdapterBiasConfig::from_json(o)); }},
+      {"adapterbias-l0", [](const nlohmann::json& o) { return std::make_unique<AdapterBiasL0>(AdapterBiasL0Config::from_json(o)); }},
       {"adapterbias-shared",
        [](const nlohmann::json& o) {
          auto config = AdapterBiasConfig::from_json(o);
@@ -41,6 +43,8 @@ const std::map<std::string, Factory, std::less<>>& registry() {
 void PeftMethod::merge(BertModel&) {
   throw InputError(fmt::format("method '{}' cannot be merged into the backbone", name()));
 }
+
+SavedMethod PeftMethod::saved(BertModel& model) const { return {name(), options(), trainable(model)}; }
 
 std::unique_ptr<PeftMethod> make_peft_method(std::string_view name, const nlohmann::json& options) {
   const auto it = registry().find(name);

@@ -135,7 +135,9 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
       for (auto& group : optimizer->param_groups())
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate(options, step, total_steps));
       const at::Tensor logits = model.forward(collate(rows, pad_id));
-      const at::Tensor loss = loss_of(logits, examples, task.regression);
+      at::Tensor loss = loss_of(logits, examples, task.regression);
+      // The method's own loss term (adapterbias-l0: the gates' expected-L0 penalty); train_loss includes it.
+      if (const at::Tensor reg = model.method->regularization(model.backbone); reg.defined()) loss = loss + reg;
       optimizer->zero_grad();
       loss.backward();
       if (options.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, options.max_grad_norm);

@@ -88,6 +88,16 @@ std::vector<MethodCase> method_cases() {
          return names;
        },
        true},
+      // init_log_alpha 0: gates half open (eval z = 0.5), so the sampled gates give every log_alpha a gradient.
+      {"adapterbias_l0", "adapterbias-l0", {{"l0", 0.5}, {"init_log_alpha", 0.0}},
+       [] {
+         auto names = output_layer_norms();
+         for (int64_t l = 0; l < kL; ++l)
+           for (const char* t : {"v", "alpha.weight", "alpha.bias", "v_log_alpha", "alpha_weight_log_alpha"})
+             names.insert(layer(l) + "output.adapter_bias." + t);
+         return names;
+       },
+       true},
       {"adapterbias_shared", "adapterbias-shared", nlohmann::json::object(),
        [] {
          auto names = output_layer_norms();
@@ -240,7 +250,11 @@ TEST_P(Methods, SaveLoadGivesIdenticalLogits) {
   save_adapter(path, model, info);
   const AdapterFile adapter = read_adapter(path);
   std::filesystem::remove(path);
-  EXPECT_EQ(adapter.tensors.size(), model.trainable().size());
+  // The method's saved tensors (adapterbias-l0 drops its gates' log_alpha) and the head's.
+  EXPECT_EQ(adapter.tensors.size(), model.method->saved(model.backbone).tensors.size() + 2);
+  if (model.method->saved(model.backbone).name == model.method->name()) {
+    EXPECT_EQ(adapter.tensors.size(), model.trainable().size());
+  }
   TaskModel loaded = load_task_model(pretrained, adapter, path);
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(at::equal(loaded.forward(input), logits));
