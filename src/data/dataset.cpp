@@ -29,6 +29,14 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
   }
 }
 
+std::string preview(std::string_view field) {
+  constexpr size_t kMax = 60;
+  if (field.size() <= kMax) return fmt::format("'{}'", field);
+  return fmt::format("'{}...' ({} bytes)", field.substr(0, kMax), field.size());
+}
+
+bool blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
 void strip_bom(std::string& line) {
   if (line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
 }

@@ -52,6 +52,12 @@ struct Dataset {
 // Splits on '\t' with no quoting: GLUE TSVs contain literal '"' characters.
 std::vector<std::string_view> split_tabs(std::string_view line);
 
+// A field shown in an error message: quoted, cut to a readable length.
+std::string preview(std::string_view field);
+
+// Whether `text` is empty or only spaces, tabs and line breaks.
+bool blank(std::string_view text);
+
 // Removes a UTF-8 byte order mark (EF BB BF) at the start of `line`.
 void strip_bom(std::string& line);
 

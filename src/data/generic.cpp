@@ -18,14 +18,6 @@ namespace adapterbias {
 
 namespace {
 
-std::string preview(std::string_view field) {
-  constexpr size_t kMax = 60;
-  if (field.size() <= kMax) return fmt::format("'{}'", field);
-  return fmt::format("'{}...' ({} bytes)", field.substr(0, kMax), field.size());
-}
-
-bool blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }
-
 // "an array", "a number": for messages about JSON values.
 std::string a_json(const nlohmann::json& value) {
   const std::string type = value.type_name();

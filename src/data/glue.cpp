@@ -8,19 +8,6 @@
 
 namespace adapterbias {
 
-namespace {
-
-// A field shown in an error message: quoted, cut to a readable length.
-std::string preview(std::string_view field) {
-  constexpr size_t kMax = 60;
-  if (field.size() <= kMax) return fmt::format("'{}'", field);
-  return fmt::format("'{}...' ({} bytes)", field.substr(0, kMax), field.size());
-}
-
-bool blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }
-
-}  // namespace
-
 std::filesystem::path glue_split_path(const std::filesystem::path& glue_dir, const SplitSpec& split) {
   const auto plain = glue_dir / split.folder / split.file;
   if (std::filesystem::is_regular_file(plain)) return plain;

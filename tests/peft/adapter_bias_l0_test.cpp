@@ -9,6 +9,7 @@
 #include <torch/optim/adam.h>
 #include <torch/utils.h>
 
+#include "tiny_model.h"
 #include "core/safetensors.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
@@ -20,32 +21,15 @@
 namespace adapterbias {
 namespace {
 
-constexpr int64_t kH = 8, kI = 16, kL = 2, kLabels = 3;
+using namespace adapterbias::testing;
 
-BertConfig tiny_config() {
-  BertConfig c;
-  c.vocab_size = 30;
-  c.hidden_size = kH;
-  c.num_hidden_layers = kL;
-  c.num_attention_heads = 2;
-  c.intermediate_size = kI;
-  c.max_position_embeddings = 16;
-  return c;
-}
+;
 
 BertModel tiny_backbone() {
   torch::manual_seed(11);
   BertModel backbone(tiny_config());
   backbone->set_dropout(0.0);
   return backbone;
-}
-
-EncoderInput tiny_batch() {
-  EncoderInput in;
-  in.input_ids = at::tensor({2, 7, 9, 4, 11, 3, 2, 5, 8, 0, 0, 0}, at::kLong).view({2, 6});
-  in.token_type_ids = at::tensor({0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0}, at::kLong).view({2, 6});
-  in.attention_mask = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, at::kLong).view({2, 6});
-  return in;
 }
 
 TaskModel l0_model(double lambda, double init_log_alpha = 3.0) {

@@ -12,6 +12,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
+#include "tiny_model.h"
 #include "model/bert.h"
 #include "peft/adapter_bias.h"
 #include "peft/task_model.h"
@@ -19,32 +20,14 @@
 namespace adapterbias {
 namespace {
 
-constexpr int64_t kH = 8, kI = 16, kL = 2, kLabels = 3;
+using namespace adapterbias::testing;
+
+;
 
 // Central differences in float64: truncation O(eps^2) ~ 1e-12 and round-off ~ 1e-16 / eps ~ 1e-10 on an O(1)
 // loss, so 1e-7 relative to the gradient's scale is far above both and far below any real error.
 constexpr double kFdEps = 1e-6;
 constexpr double kFdRelTol = 1e-7;
-
-BertConfig tiny_config() {
-  BertConfig c;
-  c.vocab_size = 30;
-  c.hidden_size = kH;
-  c.num_hidden_layers = kL;
-  c.num_attention_heads = 2;
-  c.intermediate_size = kI;
-  c.max_position_embeddings = 16;
-  return c;
-}
-
-EncoderInput tiny_batch() {
-  // Two sequences, the second padded, two token types.
-  EncoderInput in;
-  in.input_ids = at::tensor({2, 7, 9, 4, 11, 3, 2, 5, 8, 0, 0, 0}, at::kLong).view({2, 6});
-  in.token_type_ids = at::tensor({0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0}, at::kLong).view({2, 6});
-  in.attention_mask = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, at::kLong).view({2, 6});
-  return in;
-}
 
 // Checks autograd's gradient of `loss_fn` w.r.t. `x` against central differences at up to `samples` elements
 // (all when the tensor is small). `x` must be a float64 leaf; its values are restored.

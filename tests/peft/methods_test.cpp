@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <torch/utils.h>
 
+#include "tiny_model.h"
 #include "core/error.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
@@ -22,29 +23,12 @@
 namespace adapterbias {
 namespace {
 
-constexpr int64_t kH = 8, kI = 16, kL = 2, kLabels = 3, kBottleneck = 4, kRank = 2;
+using namespace adapterbias::testing;
+
+constexpr int64_t kBottleneck = 4, kRank = 2;
 constexpr uint64_t kBackboneSeed = 11;
 // Merging reorders fp32 sums (W x + s B (A x) becomes (W + s B A) x): a few ulps of O(1) activations.
 constexpr double kMergeTolerance = 1e-5;
-
-BertConfig tiny_config() {
-  BertConfig c;
-  c.vocab_size = 30;
-  c.hidden_size = kH;
-  c.num_hidden_layers = kL;
-  c.num_attention_heads = 2;
-  c.intermediate_size = kI;
-  c.max_position_embeddings = 16;
-  return c;
-}
-
-EncoderInput tiny_batch() {
-  EncoderInput in;
-  in.input_ids = at::tensor({2, 7, 9, 4, 11, 3, 2, 5, 8, 0, 0, 0}, at::kLong).view({2, 6});
-  in.token_type_ids = at::tensor({0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0}, at::kLong).view({2, 6});
-  in.attention_mask = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, at::kLong).view({2, 6});
-  return in;
-}
 
 BertModel tiny_backbone() {
   torch::manual_seed(kBackboneSeed);
