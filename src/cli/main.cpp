@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   CLI::App app{"adapterbias: AdapterBias transfer learning for BERT/RoBERTa encoders"};
   app.set_version_flag("--version", "adapterbias 0.1.0");
   app.require_subcommand(1);
+  // A flag given twice takes its last value, as Unix tools do (so `scripts/run.sh --epochs 1` can override).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   adapterbias::cli::setup_info(app);
   adapterbias::cli::setup_embed(app);
   adapterbias::cli::setup_train(app);
