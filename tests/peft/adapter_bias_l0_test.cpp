@@ -23,15 +23,6 @@ namespace {
 
 using namespace adapterbias::testing;
 
-;
-
-BertModel tiny_backbone() {
-  torch::manual_seed(11);
-  BertModel backbone(tiny_config());
-  backbone->set_dropout(0.0);
-  return backbone;
-}
-
 TaskModel l0_model(double lambda, double init_log_alpha = 3.0) {
   torch::manual_seed(5);
   return TaskModel(tiny_backbone(), make_peft_method("adapterbias-l0", {{"l0", lambda}, {"init_log_alpha", init_log_alpha}}),
@@ -103,14 +94,8 @@ TEST(AdapterBiasL0, SavedAdapterIsSparseAdapterBias) {
     torch::NoGradGuard no_grad;
     logits = model.forward(input);
   }
-  Pretrained pretrained{"tiny", tiny_config(), tiny_backbone(), "", 0};
-  pretrained.fingerprint = weights_fingerprint(*pretrained.model);
-  AdapterInfo info;
-  info.method = model.method->name();
-  info.method_options = model.method->options();
-  info.task = "test";
-  info.labels = {"a", "b", "c"};
-  info.backbone = backbone_identity(pretrained);
+  Pretrained pretrained = tiny_pretrained();
+  const AdapterInfo info = test_adapter_info(model, pretrained);
   const auto path = std::filesystem::temp_directory_path() / "ab_l0_saved.safetensors";
   save_adapter(path, model, info);
   const auto meta = nlohmann::json::parse(SafetensorsFile::open(path).metadata().at("adapterbias"));

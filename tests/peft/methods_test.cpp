@@ -26,17 +26,8 @@ namespace {
 using namespace adapterbias::testing;
 
 constexpr int64_t kBottleneck = 4, kRank = 2;
-constexpr uint64_t kBackboneSeed = 11;
 // Merging reorders fp32 sums (W x + s B (A x) becomes (W + s B A) x): a few ulps of O(1) activations.
 constexpr double kMergeTolerance = 1e-5;
-
-BertModel tiny_backbone() {
-  torch::manual_seed(kBackboneSeed);
-  BertModel backbone(tiny_config());
-  backbone->set_dropout(0.0);
-  backbone->eval();
-  return backbone;
-}
 
 std::string layer(int64_t l) { return "encoder.layer." + std::to_string(l) + "."; }
 
@@ -175,9 +166,7 @@ TEST_P(Methods, TrainingStepChangesOnlyTrainableTensors) {
   TaskModel model = make_task_model(GetParam());
   std::set<std::string> trainable_names;
   for (const auto& t : model.trainable()) trainable_names.insert(t.name);
-  std::map<std::string, at::Tensor> before;
-  for (const auto& p : model.backbone->named_parameters()) before[p.key()] = p.value().detach().clone();
-  for (const auto& p : model.classifier->named_parameters()) before["classifier." + p.key()] = p.value().detach().clone();
+  const auto before = snapshot(model);
 
   // The trainer's optimiser; its parameter count is the model's trainable count.
   auto optimizer = make_adamw(model, 1e-2, 0.01);
@@ -194,20 +183,7 @@ TEST_P(Methods, TrainingStepChangesOnlyTrainableTensors) {
     at::cross_entropy_loss(model.forward(tiny_batch()), at::tensor({1, 2}, at::kLong)).backward();
     optimizer->step();
   }
-  size_t changed = 0;
-  auto check = [&](const std::string& name, const at::Tensor& value) {
-    const bool is_trainable = trainable_names.contains(name);
-    EXPECT_EQ(value.requires_grad(), is_trainable) << name;
-    if (is_trainable) {
-      EXPECT_FALSE(at::equal(value, before.at(name))) << name << " did not change";
-      ++changed;
-    } else {
-      EXPECT_FALSE(value.grad().defined()) << name << " has a gradient";
-      EXPECT_TRUE(at::equal(value, before.at(name))) << name << " changed";
-    }
-  };
-  for (const auto& p : model.backbone->named_parameters()) check(p.key(), p.value());
-  for (const auto& p : model.classifier->named_parameters()) check("classifier." + p.key(), p.value());
+  const size_t changed = expect_only_trainable_changed(model, before, trainable_names);
   EXPECT_EQ(changed, trainable_names.size());
 }
 
@@ -222,14 +198,8 @@ TEST_P(Methods, SaveLoadGivesIdenticalLogits) {
     logits = model.forward(input);
   }
   // A fresh copy of the same backbone, as `load_pretrained` would give it.
-  Pretrained pretrained{"tiny", tiny_config(), tiny_backbone(), "", 0};
-  pretrained.fingerprint = weights_fingerprint(*pretrained.model);
-  AdapterInfo info;
-  info.method = model.method->name();
-  info.method_options = model.method->options();
-  info.task = "test";
-  info.labels = {"a", "b", "c"};
-  info.backbone = backbone_identity(pretrained);
+  Pretrained pretrained = tiny_pretrained();
+  const AdapterInfo info = test_adapter_info(model, pretrained);
   const auto path = std::filesystem::temp_directory_path() / ("ab_methods_" + GetParam().id + ".safetensors");
   save_adapter(path, model, info);
   const AdapterFile adapter = read_adapter(path);
