@@ -4,9 +4,10 @@
 // training time, tokens/s and peak memory. Writes compare.md, compare.json and compare.svg (dev metric against
 // trainable parameters, log x axis).
 //
-// Each run is `adapterbias train` in a child process (this same executable), so that every run starts from a
-// fresh backbone and its peak memory (getrusage ru_maxrss, from wait4) is its own. Runs go to
-// <out>/<method>/seed-<seed>/ (adapter, metrics.jsonl, summary.json, train.log).
+// Each run is `adapterbias train` in a child process (this same executable; --jobs at once), so that every run
+// starts from a fresh backbone and its peak memory (getrusage ru_maxrss, from wait4) is its own. Runs go to
+// <out>/<method>/seed-<seed>/ (adapter, metrics.jsonl, summary.json with peak_rss_mb, train.log, and args.json
+// once finished, which --resume compares).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/io.h"
 
 extern char** environ;
 
@@ -52,7 +55,27 @@ struct CompareArgs {
   double warmup = 0.0;
   std::vector<std::string> lr;  // method=value overrides
   int threads = 0;
+  int64_t jobs = 1;     // runs at once
+  bool resume = false;  // keep finished runs whose arguments match
+  // Method options, passed to the runs of the method that has them (as `train`'s flags of the same name).
+  std::optional<int64_t> bottleneck, lora_r;
+  std::optional<double> lora_alpha, l0, l0_init, l0_gate_lr_scale;
 };
+
+// The `train` flags of `method` among the method options given to compare.
+std::vector<std::pair<std::string, std::string>> method_flags(const CompareArgs& args, const std::string& method) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto add = [&](const char* owner, const char* flag, const auto& value) {
+    if (method == owner && value) out.emplace_back(flag, fmt::format("{}", *value));
+  };
+  add("houlsby", "--bottleneck", args.bottleneck);
+  add("lora", "--lora-r", args.lora_r);
+  add("lora", "--lora-alpha", args.lora_alpha);
+  add("adapterbias-l0", "--l0", args.l0);
+  add("adapterbias-l0", "--l0-init", args.l0_init);
+  add("adapterbias-l0", "--l0-gate-lr-scale", args.l0_gate_lr_scale);
+  return out;
+}
 
 // Per-method default learning rates: 1e-3 for the parameter-efficient methods and the head, 2e-5 for full
 // fine-tuning (BERT's usual range; 1e-3 diverges when every weight moves).
@@ -73,16 +96,20 @@ std::map<std::string, double> parse_lr_overrides(const std::vector<std::string>&
   return out;
 }
 
-struct Run {
-  nlohmann::json summary;  // what `train` printed
-  double max_rss_mb = 0.0;
+// A child `adapterbias train ...` with stdout (the summary JSON) and stderr in files in its run folder.
+struct Child {
+  pid_t pid = 0;
+  size_t row = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> args;
+  std::filesystem::path dir;
 };
 
-// Runs `adapterbias train ...` as a child; its stdout (the summary JSON) and stderr go to files in `dir`.
-Run run_child(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+pid_t spawn_child(const std::vector<std::string>& args, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::vector<std::string> argv_storage = {exe};
+  // /proc/self/exe, not the path it links to: that still runs this binary after a rebuild has replaced the file.
+  const std::string exe = "/proc/self/exe";
+  std::vector<std::string> argv_storage = {std::filesystem::read_symlink(exe).filename().string()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
@@ -96,26 +123,31 @@ Run run_child(const std::vector<std::string>& args, const std::filesystem::path&
   const int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw Error(fmt::format("could not start {}: {}", exe, std::strerror(rc)));
-  int status = 0;
-  struct rusage usage {};
-  if (wait4(pid, &status, 0, &usage) < 0) throw Error(fmt::format("wait4: {}", std::strerror(errno)));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(fmt::format("`adapterbias {}` failed (status {}); see {}", fmt::join(args, " "), status, log_path));
-  Run run;
-  std::ifstream in(out_path);
-  try {
-    run.summary = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: the train summary is not JSON: {}", out_path, e.what()));
-  }
-  run.max_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: kilobytes
-  return run;
+  return pid;
+}
+
+// The summary a finished run printed, with its peak memory added as "peak_rss_mb"; null when absent or unreadable.
+nlohmann::json read_summary(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "summary.json");
+  if (!in) return nullptr;
+  return nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+}
+
+// A run folder that already holds a finished run with exactly these arguments (--resume).
+nlohmann::json finished_run(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+  std::ifstream in(dir / "args.json");
+  if (!in) return nullptr;
+  const nlohmann::json recorded = nlohmann::json::parse(in, nullptr, false);
+  if (recorded != nlohmann::json(args)) return nullptr;
+  const nlohmann::json summary = read_summary(dir);
+  return summary.is_object() && summary.contains("peak_rss_mb") ? summary : nlohmann::json();
 }
 
 struct Row {
   std::string method;
   double lr = 0.0;
   int64_t trainable = 0, backbone = 0, adapter_bytes = 0;
+  int64_t nonzero = -1;  // non-zero saved method parameters (adapterbias-l0), over seeds: mean; -1 if not reported
   std::string metric;
   std::vector<double> scores;
   double mean = 0.0, std = 0.0, seconds = 0.0, tokens_per_s = 0.0, max_rss_mb = 0.0;
@@ -123,7 +155,8 @@ struct Row {
   double share() const { return backbone > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(backbone) : 0.0; }
   nlohmann::json to_json() const {
     return {{"method", method}, {"lr", lr}, {"trainable_parameters", trainable}, {"backbone_parameters", backbone},
-            {"trainable_percent", share()}, {"adapter_bytes", adapter_bytes}, {"dev_metric", metric},
+            {"trainable_percent", share()}, {"adapter_bytes", adapter_bytes},
+            {"nonzero_parameters", nonzero >= 0 ? nlohmann::json(nonzero) : nlohmann::json()}, {"dev_metric", metric},
             {"dev_scores", scores}, {"dev_mean", mean}, {"dev_std", std}, {"train_seconds_mean", seconds},
             {"train_tokens_per_s_mean", tokens_per_s}, {"peak_rss_mb", max_rss_mb}};
   }
@@ -133,12 +166,17 @@ struct Row {
 
 std::string markdown_table(const std::vector<Row>& rows, const CompareArgs& args) {
   std::string md = fmt::format("# {} on {}: {} seed(s), {} epoch(s)\n\n", args.model, args.task, args.seeds, args.epochs);
-  md += fmt::format("| method | lr | trainable params | % of backbone | adapter bytes | dev {} (mean ± std) | train s | "
-                    "tokens/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-                    rows.empty() ? "" : rows.front().metric);
-  for (const auto& r : rows)
-    md += fmt::format("| {} | {:g} | {} | {:.4f} | {} | {:.4f} ± {:.4f} | {:.2f} | {:.0f} | {:.0f} |\n", r.method, r.lr,
-                      r.trainable, r.share(), r.adapter_bytes, r.mean, r.std, r.seconds, r.tokens_per_s, r.max_rss_mb);
+  const bool any_nonzero = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.nonzero >= 0; });
+  md += fmt::format("| method | lr | trainable params | % of backbone |{} adapter bytes | dev {} (mean ± std) | train s | "
+                    "tokens/s | peak RSS MB |\n|---|---:|---:|---:|{}---:|---:|---:|---:|---:|\n",
+                    any_nonzero ? " non-zero after training |" : "", rows.empty() ? "" : rows.front().metric,
+                    any_nonzero ? "---:|" : "");
+  for (const auto& r : rows) {
+    const std::string nonzero = !any_nonzero ? "" : r.nonzero >= 0 ? fmt::format(" {} |", r.nonzero) : " |";
+    md += fmt::format("| {} | {:g} | {} | {:.4f} |{} {} | {:.4f} ± {:.4f} | {:.2f} | {:.0f} | {:.0f} |\n", r.method, r.lr,
+                      r.trainable, r.share(), nonzero, r.adapter_bytes, r.mean, r.std, r.seconds, r.tokens_per_s,
+                      r.max_rss_mb);
+  }
   return md;
 }
 
@@ -195,44 +233,98 @@ void run_compare(const CompareArgs& args) {
                                    fmt::join(args.methods, ",")));
   const std::filesystem::path out(args.out);
   std::vector<Row> rows;
+  std::vector<Child> queue;
   for (const auto& method : args.methods) {
     Row row;
     row.method = method;
     const auto it = lr_overrides.find(method);
     row.lr = it != lr_overrides.end() ? it->second : default_lr(method);
-    double rss = 0.0;
     for (int64_t k = 0; k < args.seeds; ++k) {
-      const uint64_t seed = args.seed + static_cast<uint64_t>(k);
-      const auto dir = out / method / fmt::format("seed-{}", seed);
-      std::vector<std::string> train_args = {
-          "train", "--model", args.model, "--task", args.task, "--data", args.data, "--out", dir.string(),
-          "--method", method, "--lr", fmt::format("{:g}", row.lr), "--seed", std::to_string(seed), "--epochs",
-          std::to_string(args.epochs), "--batch-size", std::to_string(args.batch_size), "--max-length",
-          std::to_string(args.max_length), "--warmup", fmt::format("{:g}", args.warmup), "--threads",
-          std::to_string(args.threads)};
+      Child child;
+      child.row = rows.size();
+      child.seed = args.seed + static_cast<uint64_t>(k);
+      child.dir = out / method / fmt::format("seed-{}", child.seed);
+      child.args = {"train", "--model", args.model, "--task", args.task, "--data", args.data, "--out", child.dir.string(),
+                    "--method", method, "--lr", fmt::format("{:g}", row.lr), "--seed", std::to_string(child.seed),
+                    "--epochs", std::to_string(args.epochs), "--batch-size", std::to_string(args.batch_size),
+                    "--max-length", std::to_string(args.max_length), "--warmup", fmt::format("{:g}", args.warmup),
+                    "--threads", std::to_string(args.threads)};
       if (args.max_train_examples > 0)
-        train_args.insert(train_args.end(), {"--max-train-examples", std::to_string(args.max_train_examples)});
-      std::fprintf(stderr, "compare: %s seed %lu (lr %g) ...\n", method.c_str(), static_cast<unsigned long>(seed), row.lr);
-      const Run run = run_child(train_args, dir);
-      const auto& s = run.summary;
+        child.args.insert(child.args.end(), {"--max-train-examples", std::to_string(args.max_train_examples)});
+      for (const auto& [flag, value] : method_flags(args, method)) child.args.insert(child.args.end(), {flag, value});
+      queue.push_back(std::move(child));
+    }
+    rows.push_back(row);
+  }
+
+  std::vector<std::vector<nlohmann::json>> summaries(rows.size());
+  auto finish = [&](const Child& child, nlohmann::json summary) {
+    const auto& s = summary;
+    std::fprintf(stderr, "compare: %s seed %lu: dev %s %.4f, %.1f s, peak RSS %.0f MB\n", rows[child.row].method.c_str(),
+                 static_cast<unsigned long>(child.seed), s.at("dev_metric").get<std::string>().c_str(),
+                 s.at("dev_primary").get<double>(), s.at("train_seconds").get<double>(), s.at("peak_rss_mb").get<double>());
+    summaries[child.row].push_back(std::move(summary));
+  };
+  std::map<pid_t, Child> running;
+  auto wait_one = [&] {
+    int status = 0;
+    struct rusage usage {};
+    const pid_t pid = wait4(-1, &status, 0, &usage);
+    if (pid < 0) throw Error(fmt::format("wait4: {}", std::strerror(errno)));
+    const auto node = running.extract(pid);
+    if (node.empty()) return;
+    const Child& child = node.mapped();
+    const auto log = child.dir / "train.log";
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw Error(fmt::format("`adapterbias {}` failed (status {}); see {}", fmt::join(child.args, " "), status,
+                              log.string()));
+    nlohmann::json summary = read_summary(child.dir);
+    if (!summary.is_object())
+      throw Error(fmt::format("{}: the train summary is not JSON", (child.dir / "summary.json").string()));
+    summary["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: kilobytes
+    write_file_atomic(child.dir / "summary.json", summary.dump(2) + "\n");
+    write_file_atomic(child.dir / "args.json", nlohmann::json(child.args).dump() + "\n");
+    finish(child, std::move(summary));
+  };
+  for (auto& child : queue) {
+    if (args.resume) {
+      if (nlohmann::json done = finished_run(child.args, child.dir); done.is_object()) {
+        std::fprintf(stderr, "compare: %s seed %lu: reusing %s\n", rows[child.row].method.c_str(),
+                     static_cast<unsigned long>(child.seed), child.dir.c_str());
+        finish(child, std::move(done));
+        continue;
+      }
+    }
+    while (static_cast<int64_t>(running.size()) >= args.jobs) wait_one();
+    std::fprintf(stderr, "compare: %s seed %lu (lr %g) ...\n", rows[child.row].method.c_str(),
+                 static_cast<unsigned long>(child.seed), rows[child.row].lr);
+    std::filesystem::remove(child.dir / "args.json");
+    child.pid = spawn_child(child.args, child.dir);
+    running.emplace(child.pid, child);
+  }
+  while (!running.empty()) wait_one();
+
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Row& row = rows[i];
+    const double n = static_cast<double>(summaries[i].size());
+    double nonzero = 0.0;
+    bool has_nonzero = true;
+    for (const auto& s : summaries[i]) {
       row.trainable = s.at("trainable_parameters").get<int64_t>();
       row.backbone = s.at("backbone_parameters").get<int64_t>();
-      row.adapter_bytes = s.at("adapter_bytes").get<int64_t>();
+      row.adapter_bytes = std::max(row.adapter_bytes, s.at("adapter_bytes").get<int64_t>());
       row.metric = s.at("dev_metric").get<std::string>();
       row.scores.push_back(s.at("dev_primary").get<double>());
-      row.seconds += s.at("train_seconds").get<double>() / static_cast<double>(args.seeds);
-      row.tokens_per_s += s.at("train_tokens_per_s").get<double>() / static_cast<double>(args.seeds);
-      rss = std::max(rss, run.max_rss_mb);
-      std::fprintf(stderr, "compare: %s seed %lu: dev %s %.4f, %.1f s, peak RSS %.0f MB\n", method.c_str(),
-                   static_cast<unsigned long>(seed), row.metric.c_str(), row.scores.back(),
-                   s.at("train_seconds").get<double>(), run.max_rss_mb);
+      row.seconds += s.at("train_seconds").get<double>() / n;
+      row.tokens_per_s += s.at("train_tokens_per_s").get<double>() / n;
+      row.max_rss_mb = std::max(row.max_rss_mb, s.at("peak_rss_mb").get<double>());
+      has_nonzero = has_nonzero && s.contains("nonzero_parameters");
+      if (has_nonzero) nonzero += s.at("nonzero_parameters").get<double>() / n;
     }
-    row.max_rss_mb = rss;
-    const double n = static_cast<double>(row.scores.size());
+    if (has_nonzero) row.nonzero = std::llround(nonzero);
     for (const double v : row.scores) row.mean += v / n;
     for (const double v : row.scores) row.std += n > 1 ? (v - row.mean) * (v - row.mean) / (n - 1) : 0.0;
     row.std = std::sqrt(row.std);
-    rows.push_back(row);
   }
 
   nlohmann::json json = {{"model", args.model}, {"task", args.task}, {"seeds", args.seeds}, {"epochs", args.epochs},
@@ -271,6 +363,17 @@ void setup_compare(CLI::App& app) {
                   "Learning rate overrides METHOD=VALUE (comma-separated); defaults: 2e-5 full, 1e-3 the others")
       ->delimiter(',');
   sub->add_option("--threads", args->threads, "CPU threads per run (0: LibTorch's default)")->capture_default_str();
+  sub->add_option("--jobs,-j", args->jobs, "Runs at once (each with --threads threads)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_flag("--resume", args->resume,
+                "Keep runs already finished in --out with the same arguments (after an interruption, or to add seeds)");
+  sub->add_option("--bottleneck", args->bottleneck, "houlsby runs: as train --bottleneck")->check(CLI::PositiveNumber);
+  sub->add_option("--lora-r", args->lora_r, "lora runs: as train --lora-r")->check(CLI::PositiveNumber);
+  sub->add_option("--lora-alpha", args->lora_alpha, "lora runs: as train --lora-alpha")->check(CLI::PositiveNumber);
+  sub->add_option("--l0", args->l0, "adapterbias-l0 runs: as train --l0")->check(CLI::NonNegativeNumber);
+  sub->add_option("--l0-init", args->l0_init, "adapterbias-l0 runs: as train --l0-init");
+  sub->add_option("--l0-gate-lr-scale", args->l0_gate_lr_scale, "adapterbias-l0 runs: as train --l0-gate-lr-scale")
+      ->check(CLI::PositiveNumber);
   sub->callback([args] { run_compare(*args); });
 }
 

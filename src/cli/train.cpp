@@ -1,6 +1,7 @@
 // adapterbias train --model DIR --task NAME --data DIR --out DIR [--method NAME] [...]: trains AdapterBias (or
 // another registered method: adapterbias-l0, bitfit, houlsby, lora, full, head) on a task and keeps the best adapter by the task's
-// metric. Method options come from their own flags (--share-alpha, --bottleneck, --lora-r, --lora-alpha, --l0).
+// metric. Method options come from their own flags (--share-alpha, --bottleneck, --lora-r, --lora-alpha, --l0,
+// --l0-init, --l0-gate-lr-scale).
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -31,6 +32,8 @@ struct TrainArgs {
   std::optional<int64_t> lora_r;         // lora
   std::optional<double> lora_alpha;      // lora
   std::optional<double> l0;              // adapterbias-l0
+  std::optional<double> l0_init;
+  std::optional<double> l0_gate_lr_scale;
   TrainOptions train;
   double dropout = -1.0;
   int64_t max_train_examples = -1;
@@ -57,6 +60,9 @@ nlohmann::json method_options(const TrainArgs& args) {
   take(args.lora_r.has_value(), "--lora-r", "lora", "r", args.lora_r.value_or(0));
   take(args.lora_alpha.has_value(), "--lora-alpha", "lora", "alpha", args.lora_alpha.value_or(0.0));
   take(args.l0.has_value(), "--l0", "adapterbias-l0", "l0", args.l0.value_or(0.0));
+  take(args.l0_init.has_value(), "--l0-init", "adapterbias-l0", "init_log_alpha", args.l0_init.value_or(0.0));
+  take(args.l0_gate_lr_scale.has_value(), "--l0-gate-lr-scale", "adapterbias-l0", "gate_lr_scale",
+       args.l0_gate_lr_scale.value_or(0.0));
   if (!foreign.empty())
     throw InputError(fmt::format("--method {} does not take {}", args.method, fmt::join(foreign, ", ")));
   return options;
@@ -127,6 +133,10 @@ void run_train(TrainArgs args) {
                             {"dev_metric", result.best.primary_name},
                             {"dev_primary", result.best.primary}};
   for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
+  if (const nlohmann::json notes = read_adapter(result.adapter_path).method_notes; !notes.empty()) {
+    summary["method_notes"] = notes;
+    if (notes.contains("nonzero_parameters")) summary["nonzero_parameters"] = notes.at("nonzero_parameters");
+  }
   const Baseline baseline = constant_baseline(task, train.examples, dev.examples);
   summary["baseline"] = baseline.description;
   for (const auto& [name, value] : baseline.metrics.values) summary["baseline_dev_" + name] = value;
@@ -158,6 +168,11 @@ void setup_train(CLI::App& app) {
                   "adapterbias-l0: lambda of the expected-L0 penalty on the hard-concrete gates of v and L_alpha "
                   "(normalised by the gate count; default 0.1; docs/l0.md)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--l0-init", args->l0_init,
+                  "adapterbias-l0: initial log_alpha of every gate (default 3: all open; eval gates close below -2.4)");
+  sub->add_option("--l0-gate-lr-scale", args->l0_gate_lr_scale,
+                  "adapterbias-l0: the gates' learning rate as a multiple of --lr (default 1)")
+      ->check(CLI::PositiveNumber);
   TrainOptions& t = args->train;
   sub->add_option("--epochs", t.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--batch-size", t.batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);

@@ -30,7 +30,9 @@ at::Tensor probability_open(const at::Tensor& log_alpha) {
 
 }  // namespace l0
 
-nlohmann::json AdapterBiasL0Config::to_json() const { return {{"l0", l0}, {"init_log_alpha", init_log_alpha}}; }
+nlohmann::json AdapterBiasL0Config::to_json() const {
+  return {{"l0", l0}, {"init_log_alpha", init_log_alpha}, {"gate_lr_scale", gate_lr_scale}};
+}
 
 AdapterBiasL0Config AdapterBiasL0Config::from_json(const nlohmann::json& json) {
   AdapterBiasL0Config config;
@@ -42,9 +44,11 @@ AdapterBiasL0Config AdapterBiasL0Config::from_json(const nlohmann::json& json) {
       config.l0 = value.get<double>();
     } else if (key == "init_log_alpha" && value.is_number()) {
       config.init_log_alpha = value.get<double>();
+    } else if (key == "gate_lr_scale" && value.is_number() && value.get<double>() > 0.0) {
+      config.gate_lr_scale = value.get<double>();
     } else {
       throw InputError(fmt::format("adapterbias-l0 options: unknown or ill-typed field '{}' = {} (known: l0: number "
-                                   ">= 0, init_log_alpha: number)",
+                                   ">= 0, init_log_alpha: number, gate_lr_scale: number > 0)",
                                    key, value.dump()));
     }
   }
@@ -95,8 +99,8 @@ std::vector<TrainableTensor> AdapterBiasL0::trainable(BertModel& model) const {
     const auto shift = shift_of(model->encoder->layers[l]);
     TORCH_CHECK(shift, "AdapterBiasL0 is not injected into layer ", l);
     const std::string prefix = fmt::format("encoder.layer.{}.output.adapter_bias.", l);
-    out.push_back({prefix + "v_log_alpha", shift->v_log_alpha, false});
-    out.push_back({prefix + "alpha_weight_log_alpha", shift->alpha_weight_log_alpha, false});
+    out.push_back({prefix + "v_log_alpha", shift->v_log_alpha, false, config_.gate_lr_scale});
+    out.push_back({prefix + "alpha_weight_log_alpha", shift->alpha_weight_log_alpha, false, config_.gate_lr_scale});
   }
   return out;
 }
@@ -153,9 +157,11 @@ SavedMethod AdapterBiasL0::saved(BertModel& model) const {
   out.notes = {{"trained_as", name()},
                {"l0", config_.l0},
                {"init_log_alpha", config_.init_log_alpha},
+               {"gate_lr_scale", config_.gate_lr_scale},
                {"gated_parameters", gated_parameters},
                {"nonzero_gated_parameters", nonzero_gated},
                {"nonzero_parameters", nonzero}};
+  for (const auto& [name, tensor] : gated) out.sparse.insert(name);
   return out;
 }
 

@@ -28,6 +28,9 @@ at::Tensor probability_open(const at::Tensor& log_alpha);
 struct AdapterBiasL0Config {
   double l0 = 0.1;              // lambda: the penalty is lambda * (mean over gated elements of P(z != 0))
   double init_log_alpha = 3.0;  // eval gates start fully open (z = 1 for log_alpha > log 11 = 2.40)
+  // The gates' learning rate as a multiple of the run's: under Adam a log_alpha moves about lr per step, so at
+  // AdapterBias's lr (1e-3) closing a gate from 3 takes ~5,400 steps, longer than most runs.
+  double gate_lr_scale = 1.0;
 
   nlohmann::json to_json() const;
   static AdapterBiasL0Config from_json(const nlohmann::json& json);  // InputError naming an unknown field

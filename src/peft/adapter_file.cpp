@@ -1,6 +1,10 @@
 #include "peft/adapter_file.h"
 
+#include <algorithm>
+#include <map>
+#include <stdexcept>
 #include <set>
+#include <string_view>
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
@@ -12,6 +16,55 @@ namespace adapterbias {
 namespace {
 
 constexpr const char* kMetadataKey = "adapterbias";
+// A sparse tensor NAME is stored as NAME + kIndices (I32 flat row-major positions, ascending) and NAME + kValues
+// (F32), its shape under the metadata's "sparse_tensors".
+constexpr const char* kIndices = ".nonzero_indices";
+constexpr const char* kValues = ".nonzero_values";
+
+// The dense tensors of a file whose metadata lists `sparse` ({name: shape}); FormatError naming the file and
+// tensor when a sparse pair is missing or inconsistent.
+NamedTensors densify(NamedTensors stored, const nlohmann::json& sparse, const std::string& source) {
+  if (!sparse.is_object()) throw FormatError(fmt::format("{}: adapter metadata 'sparse_tensors' is not an object", source));
+  std::map<std::string, at::Tensor> by_name(stored.begin(), stored.end());
+  std::map<std::string, at::Tensor> dense;
+  for (const auto& [name, shape_json] : sparse.items()) {
+    const auto indices = by_name.find(name + kIndices), values = by_name.find(name + kValues);
+    if (indices == by_name.end() || values == by_name.end())
+      throw FormatError(fmt::format("{}: sparse tensor '{}' needs '{}{}' and '{}{}'", source, name, name, kIndices,
+                                    name, kValues));
+    std::vector<int64_t> shape;
+    try {
+      shape = shape_json.get<std::vector<int64_t>>();
+      if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) throw std::invalid_argument("size");
+    } catch (const std::invalid_argument&) {
+      throw FormatError(fmt::format("{}: sparse tensor '{}' has a negative size in {}", source, name, shape_json.dump()));
+    } catch (const nlohmann::json::exception&) {
+      throw FormatError(fmt::format("{}: sparse tensor '{}' has shape {}, not a list of sizes", source, name,
+                                    shape_json.dump()));
+    }
+    const at::Tensor& idx = indices->second;
+    const at::Tensor& val = values->second;
+    at::Tensor flat = at::zeros({c10::multiply_integers(shape)}, at::kFloat);
+    if (idx.dim() != 1 || val.dim() != 1 || idx.numel() != val.numel() || idx.scalar_type() != at::kInt ||
+        (idx.numel() > 0 && (idx.min().item<int64_t>() < 0 || idx.max().item<int64_t>() >= flat.numel())))
+      throw FormatError(fmt::format("{}: sparse tensor '{}': {} indices (I32, in [0, {})) and {} values do not match",
+                                    source, name, idx.numel(), flat.numel(), val.numel()));
+    flat.index_put_({idx.to(at::kLong)}, val.to(at::kFloat));
+    dense[name] = flat.view(shape);
+    by_name.erase(indices);
+    by_name.erase(values);
+  }
+  NamedTensors out;
+  for (auto& [name, tensor] : stored) {
+    if (by_name.count(name)) {
+      out.emplace_back(name, tensor);
+    } else if (name.ends_with(kIndices)) {  // the dense tensor takes its indices' place
+      const std::string base = name.substr(0, name.size() - std::string_view(kIndices).size());
+      out.emplace_back(base, dense.at(base));
+    }
+  }
+  return out;
+}
 
 template <typename T>
 T field(const nlohmann::json& json, const char* key, const std::string& source) {
@@ -80,12 +133,25 @@ void save_adapter(const std::filesystem::path& path, const TaskModel& model, con
   saved.tensors.push_back({"classifier.weight", model.classifier->weight, true});
   saved.tensors.push_back({"classifier.bias", model.classifier->bias, true});
   NamedTensors tensors;
-  for (const auto& t : saved.tensors) tensors.emplace_back(t.name, t.tensor.detach().to(at::kCPU, at::kFloat));
+  nlohmann::json sparse = nlohmann::json::object();
+  for (const auto& t : saved.tensors) {
+    const at::Tensor dense = t.tensor.detach().to(at::kCPU, at::kFloat).contiguous();
+    if (!saved.sparse.count(t.name)) {
+      tensors.emplace_back(t.name, dense);
+      continue;
+    }
+    const at::Tensor flat = dense.flatten();
+    const at::Tensor indices = at::nonzero(flat).flatten();
+    tensors.emplace_back(t.name + kIndices, indices.to(at::kInt));
+    tensors.emplace_back(t.name + kValues, flat.index_select(0, indices));
+    sparse[t.name] = dense.sizes().vec();
+  }
   AdapterInfo out = info;
   out.method = saved.name;
   out.method_options = saved.options;
   nlohmann::json doc = out.to_json();
   if (!saved.notes.empty()) doc["method_notes"] = saved.notes;
+  if (!sparse.empty()) doc["sparse_tensors"] = sparse;
   save_safetensors(path, tensors, {{"format", "pt"}, {kMetadataKey, doc.dump()}});
 }
 
@@ -101,8 +167,11 @@ AdapterFile read_adapter(const std::filesystem::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(fmt::format("{}: adapter metadata is not valid JSON: {}", path.string(), e.what()));
   }
-  AdapterFile adapter{AdapterInfo::from_json(json, path.string()), {}};
+  AdapterFile adapter{AdapterInfo::from_json(json, path.string()), {},
+                      json.value("method_notes", nlohmann::json::object())};
   for (const auto& name : file.names()) adapter.tensors.emplace_back(name, file.get(name).clone());
+  if (json.contains("sparse_tensors"))
+    adapter.tensors = densify(std::move(adapter.tensors), json.at("sparse_tensors"), path.string());
   return adapter;
 }
 

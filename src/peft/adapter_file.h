@@ -40,7 +40,8 @@ void save_adapter(const std::filesystem::path& path, const TaskModel& model, con
 
 struct AdapterFile {
   AdapterInfo info;
-  NamedTensors tensors;
+  NamedTensors tensors;  // dense (sparse-stored tensors expanded)
+  nlohmann::json method_notes = nlohmann::json::object();  // what the method recorded (adapterbias-l0: non-zero counts)
 };
 // Throws FormatError naming the file when it is not an adapter file.
 AdapterFile read_adapter(const std::filesystem::path& path);

@@ -4,6 +4,7 @@
 // Adding a method: docs/adding-a-method.md.
 #pragma once
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,7 @@ struct TrainableTensor {
   std::string name;  // Hugging Face module path, e.g. "encoder.layer.3.output.adapter_bias.v"
   at::Tensor tensor;
   bool weight_decay;  // AdamW group: decay on weights and vectors, none on biases and LayerNorms
+  double lr_scale = 1.0;  // times the run's learning rate (adapterbias-l0's gates need to move faster than v)
 };
 
 // What save_adapter writes for a method: its name and options (the adapter's metadata), its tensors (the file's,
@@ -28,6 +30,7 @@ struct SavedMethod {
   nlohmann::json options;
   std::vector<TrainableTensor> tensors;
   nlohmann::json notes = nlohmann::json::object();
+  std::set<std::string> sparse;  // names of tensors the file stores as their non-zeros only (docs/adapter-format.md)
 };
 
 class PeftMethod {

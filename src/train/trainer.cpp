@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -18,13 +19,14 @@
 namespace adapterbias {
 namespace {
 
-// transformers' get_linear_schedule_with_warmup at `step` (0-based: the first step's lr is 0), with the warmup
-// step count as TrainingArguments computes it: ceil(fraction * total) for a fraction, else int(warmup).
-double learning_rate(const TrainOptions& options, int64_t step, int64_t total_steps) {
-  if (options.warmup <= 0.0) return options.lr;
+// transformers' get_linear_schedule_with_warmup as a factor of each group's base learning rate at `step`
+// (0-based: the first step's factor is 0), with the warmup step count as TrainingArguments computes it:
+// ceil(fraction * total) for a fraction, else int(warmup).
+double schedule_factor(const TrainOptions& options, int64_t step, int64_t total_steps) {
+  if (options.warmup <= 0.0) return 1.0;
   const double warmup_steps = options.warmup < 1.0 ? std::ceil(options.warmup * total_steps) : std::floor(options.warmup);
-  if (step < warmup_steps) return options.lr * step / std::max(1.0, warmup_steps);
-  return options.lr * std::max(0.0, (total_steps - step) / std::max(1.0, total_steps - warmup_steps));
+  if (step < warmup_steps) return step / std::max(1.0, warmup_steps);
+  return std::max(0.0, (total_steps - step) / std::max(1.0, total_steps - warmup_steps));
 }
 
 at::Tensor loss_of(const at::Tensor& logits, const std::vector<const Example*>& examples, bool regression) {
@@ -43,14 +45,21 @@ bool better(double candidate, double best) { return !std::isnan(candidate) && (s
 }  // namespace
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const TaskModel& model, double lr, double weight_decay) {
-  std::vector<at::Tensor> decay, no_decay;
-  for (const auto& t : model.trainable()) (t.weight_decay ? decay : no_decay).push_back(t.tensor);
+  // One group per (weight decay, lr scale), in order of first appearance.
+  std::vector<std::pair<std::pair<bool, double>, std::vector<at::Tensor>>> grouped;
+  for (const auto& t : model.trainable()) {
+    const std::pair<bool, double> key{t.weight_decay, t.lr_scale};
+    auto it = std::find_if(grouped.begin(), grouped.end(), [&](const auto& g) { return g.first == key; });
+    if (it == grouped.end()) it = grouped.insert(grouped.end(), {key, {}});
+    it->second.push_back(t.tensor);
+  }
   auto defaults = torch::optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(weight_decay);
-  auto no_decay_options = std::make_unique<torch::optim::AdamWOptions>(defaults);
-  no_decay_options->weight_decay(0.0);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(defaults));
-  groups.emplace_back(no_decay, std::move(no_decay_options));
+  for (auto& [key, tensors] : grouped) {
+    auto options = std::make_unique<torch::optim::AdamWOptions>(defaults);
+    options->weight_decay(key.first ? weight_decay : 0.0).lr(lr * key.second);
+    groups.emplace_back(std::move(tensors), std::move(options));
+  }
   return std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);
 }
 
@@ -76,6 +85,9 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
   if (options.max_steps > 0) total_steps = std::min(total_steps, options.max_steps);
 
   auto optimizer = make_adamw(model, options.lr, options.weight_decay);
+  std::vector<double> base_lr;
+  for (auto& group : optimizer->param_groups())
+    base_lr.push_back(static_cast<torch::optim::AdamWOptions&>(group.options()).lr());
   std::vector<at::Tensor> params;
   for (const auto& t : model.trainable()) params.push_back(t.tensor);
 
@@ -132,8 +144,9 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
         examples.push_back(&train.examples[i]);
         batch_tokens += lengths[i];
       }
-      for (auto& group : optimizer->param_groups())
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate(options, step, total_steps));
+      const double factor = schedule_factor(options, step, total_steps);
+      for (size_t g = 0; g < base_lr.size(); ++g)
+        static_cast<torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options()).lr(base_lr[g] * factor);
       const at::Tensor logits = model.forward(collate(rows, pad_id));
       at::Tensor loss = loss_of(logits, examples, task.regression);
       // The method's own loss term (adapterbias-l0: the gates' expected-L0 penalty); train_loss includes it.

@@ -55,8 +55,8 @@ struct TrainResult {
   std::filesystem::path adapter_path;
 };
 
-// AdamW (betas 0.9/0.999, eps 1e-8) over the model's trainable tensors in two groups: `weight_decay` on
-// those marked for decay, none on the rest.
+// AdamW (betas 0.9/0.999, eps 1e-8) over the model's trainable tensors, one group per (decay, lr_scale):
+// `weight_decay` on those marked for decay, none on the rest; learning rate `lr` times the tensor's lr_scale.
 std::unique_ptr<torch::optim::AdamW> make_adamw(const TaskModel& model, double lr, double weight_decay);
 
 // Trains `model` on `train`, evaluating on `dev`, and writes `out_dir`/adapter.safetensors (the best by

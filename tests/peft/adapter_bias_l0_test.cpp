@@ -1,15 +1,18 @@
 // adapterbias-l0 (docs/l0.md): fully open gates reproduce AdapterBias exactly, the saved adapter's non-zero
 // count matches its tensors and it loads back as "adapterbias", the penalty's gradient reaches log_alpha (positive,
-// lambda-scaled), and training with a large lambda closes gates (z exactly 0 at eval).
+// lambda-scaled), training with a large lambda closes gates (z exactly 0 at eval), the file stores the gated
+// tensors sparse, and the gates get their own learning rate.
 #include <cmath>
 #include <filesystem>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
 #include "tiny_model.h"
+#include "core/error.h"
 #include "core/safetensors.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
@@ -17,6 +20,7 @@
 #include "peft/adapter_bias_l0.h"
 #include "peft/adapter_file.h"
 #include "peft/task_model.h"
+#include "train/trainer.h"
 
 namespace adapterbias {
 namespace {
@@ -98,8 +102,35 @@ TEST(AdapterBiasL0, SavedAdapterIsSparseAdapterBias) {
   const AdapterInfo info = test_adapter_info(model, pretrained);
   const auto path = std::filesystem::temp_directory_path() / "ab_l0_saved.safetensors";
   save_adapter(path, model, info);
-  const auto meta = nlohmann::json::parse(SafetensorsFile::open(path).metadata().at("adapterbias"));
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  const auto meta = nlohmann::json::parse(file.metadata().at("adapterbias"));
   const AdapterFile adapter = read_adapter(path);
+  // The file holds the gated tensors as their non-zeros only (indices + values; shapes under "sparse_tensors").
+  int64_t stored_values = 0;
+  for (const auto& name : file.names()) {
+    EXPECT_FALSE(name.ends_with("adapter_bias.v") || name.ends_with("adapter_bias.alpha.weight")) << name;
+    if (name.ends_with(".nonzero_values")) stored_values += file.get(name).numel();
+  }
+  EXPECT_EQ(meta.at("sparse_tensors").size(), static_cast<size_t>(2 * kL));
+  EXPECT_EQ(meta.at("sparse_tensors").at("encoder.layer.0.output.adapter_bias.alpha.weight"), (nlohmann::json{1, kI}));
+
+  // A sparse pair that does not fit its shape is a FormatError naming the file and the tensor.
+  NamedTensors corrupt;
+  for (const auto& name : file.names()) {
+    at::Tensor t = file.get(name).clone();
+    if (name == "encoder.layer.1.output.adapter_bias.v.nonzero_indices" && t.numel() > 0) t[0] = kH;
+    corrupt.emplace_back(name, t);
+  }
+  const auto corrupt_path = std::filesystem::temp_directory_path() / "ab_l0_corrupt.safetensors";
+  save_safetensors(corrupt_path, corrupt, file.metadata());
+  try {
+    read_adapter(corrupt_path);
+    ADD_FAILURE() << "an out-of-range sparse index was accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("ab_l0_corrupt.safetensors"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("encoder.layer.1.output.adapter_bias.v"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(corrupt_path);
   std::filesystem::remove(path);
 
   EXPECT_EQ(adapter.info.method, "adapterbias");
@@ -120,6 +151,7 @@ TEST(AdapterBiasL0, SavedAdapterIsSparseAdapterBias) {
   EXPECT_EQ(gated, kL * (kH + kI));
   EXPECT_EQ(notes.at("gated_parameters").get<int64_t>(), gated);
   EXPECT_EQ(notes.at("nonzero_gated_parameters").get<int64_t>(), nonzero_gated);
+  EXPECT_EQ(stored_values, nonzero_gated);
   EXPECT_EQ(notes.at("nonzero_parameters").get<int64_t>(), nonzero);
   EXPECT_GT(nonzero_gated, 0);
   EXPECT_LT(nonzero_gated, gated);
@@ -183,6 +215,28 @@ TEST(AdapterBiasL0, LargeLambdaClosesGates) {
   }
   std::printf("  closed %ld of %ld gates\n", static_cast<long>(closed), static_cast<long>(total));
   EXPECT_GT(closed, 0);
+}
+
+// (5) The gates train at gate_lr_scale times the run's learning rate, without weight decay; the rest as
+// AdapterBias.
+TEST(AdapterBiasL0, GatesTrainAtTheirOwnLearningRate) {
+  torch::manual_seed(5);
+  TaskModel model(tiny_backbone(), make_peft_method("adapterbias-l0", {{"gate_lr_scale", 25.0}}), kLabels, 0.0);
+  const auto optimizer = make_adamw(model, 1e-3, 0.01);
+  std::map<const void*, std::pair<double, double>> lr_and_decay;
+  for (auto& group : optimizer->param_groups()) {
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    for (const auto& p : group.params()) lr_and_decay[p.unsafeGetTensorImpl()] = {options.lr(), options.weight_decay()};
+  }
+  int64_t gates = 0;
+  for (const auto& t : model.trainable()) {
+    const auto [lr, decay] = lr_and_decay.at(t.tensor.unsafeGetTensorImpl());
+    const bool gate = t.name.ends_with("log_alpha");
+    gates += gate;
+    EXPECT_DOUBLE_EQ(lr, gate ? 25e-3 : 1e-3) << t.name;
+    EXPECT_DOUBLE_EQ(decay, t.weight_decay ? 0.01 : 0.0) << t.name;
+  }
+  EXPECT_EQ(gates, 2 * kL);
 }
 
 }  // namespace

@@ -68,3 +68,48 @@ def test_compare_rejects_lr_for_a_method_not_compared(tmp_path, tiny_dir):
                    tmp_path / "cmp", "--methods", "head", "--lr", "full=1e-5", check=False)
     assert proc.returncode == 3
     assert "'full' is not among --methods" in proc.stderr
+
+
+def test_compare_parallel_resume_and_l0(tmp_path, tiny_dir):
+    """--jobs 2 gives the runs --jobs 1 gives (each run is seeded), --resume keeps finished runs and only adds the
+    missing seed, and adapterbias-l0 rows report the non-zero parameters its sparse adapter files hold."""
+    write_task(tmp_path / "glue", "SST-2", 24, seed=5)
+
+    def compare(out, *extra):
+        return run_cli("compare", "--model", tiny_dir, "--task", "SST-2", "--data", tmp_path / "glue", "--out", out,
+                       "--methods", "adapterbias,adapterbias-l0", "--epochs", 1, "--batch-size", 8,
+                       "--max-train-examples", 16, "--threads", 1, "--l0", 5, "--l0-init", 0,
+                       "--l0-gate-lr-scale", 200, *extra)
+
+    parallel, serial = tmp_path / "parallel", tmp_path / "serial"
+    compare(parallel, "--seeds", 2, "--jobs", 2)
+    compare(serial, "--seeds", 2, "--jobs", 1)
+    table = json.loads((parallel / "compare.json").read_text())
+    seeded = ("method", "trainable_parameters", "adapter_bytes", "nonzero_parameters", "dev_scores")
+    assert [{k: r[k] for k in seeded} for r in table["rows"]] == \
+        [{k: r[k] for k in seeded} for r in json.loads((serial / "compare.json").read_text())["rows"]]
+
+    rows = {r["method"]: r for r in table["rows"]}
+    assert rows["adapterbias"]["nonzero_parameters"] is None
+    nonzero = []
+    for seed in (42, 43):
+        run = parallel / "adapterbias-l0" / f"seed-{seed}"
+        with safe_open(str(run / "adapter.safetensors"), "pt") as f:
+            meta = json.loads(f.metadata()["adapterbias"])
+            stored = sum(f.get_tensor(k).numel() for k in f.keys() if k.endswith(".nonzero_values"))
+            assert not any(k.endswith("adapter_bias.v") for k in f.keys())
+        notes = meta["method_notes"]
+        assert meta["method"] == "adapterbias" and notes["trained_as"] == "adapterbias-l0"
+        assert stored == notes["nonzero_gated_parameters"] < notes["gated_parameters"]
+        assert json.loads((run / "summary.json").read_text())["nonzero_parameters"] == notes["nonzero_parameters"]
+        nonzero.append(notes["nonzero_parameters"])
+    assert rows["adapterbias-l0"]["nonzero_parameters"] == round(statistics.mean(nonzero))
+    assert "| non-zero after training |" in (parallel / "compare.md").read_text()
+
+    before = {p: p.stat().st_mtime_ns for p in parallel.glob("*/seed-*/adapter.safetensors")}
+    proc = compare(parallel, "--seeds", 3, "--jobs", 2, "--resume")
+    assert proc.stderr.count("reusing") == 4
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    rows = {r["method"]: r for r in json.loads((parallel / "compare.json").read_text())["rows"]}
+    assert [len(r["dev_scores"]) for r in rows.values()] == [3, 3]
+    assert rows["adapterbias"]["dev_scores"][:2] == table["rows"][0]["dev_scores"]
