@@ -180,9 +180,10 @@ std::string markdown_table(const std::vector<Row>& rows, const CompareArgs& args
   return md;
 }
 
-// Dev metric against trainable parameters on a log10 x axis, one point (with ± std bars) per method.
-std::string svg_plot(const std::vector<Row>& rows) {
-  const double W = 640, Ht = 400, left = 70, right = 30, top = 30, bottom = 50;
+// Dev metric against trainable parameters on a log10 x axis, one point (with ± std bars) per method; the
+// AdapterBias family in red, the others in blue.
+std::string svg_plot(const std::vector<Row>& rows, const CompareArgs& args) {
+  const double W = 640, Ht = 400, left = 70, right = 30, top = 36, bottom = 50;
   double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
   for (const auto& r : rows) {
     const double x = std::log10(std::max<double>(r.trainable, 1));
@@ -211,14 +212,18 @@ std::string svg_plot(const std::vector<Row>& rows) {
   }
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">trainable parameters (log scale)</text>\n",
                      (left + W - right) / 2, Ht - 10);
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}: dev {} "
+                     "(mean ± std over {} seed(s)) against trainable parameters</text>\n",
+                     (left + W - right) / 2, args.task, rows.empty() ? "" : rows.front().metric, args.seeds);
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">dev {}</text>\n",
                      (top + Ht - bottom) / 2, rows.empty() ? "" : rows.front().metric);
   for (const auto& r : rows) {
     const double x = px(std::log10(std::max<double>(r.trainable, 1)));
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"steelblue\"/>"
-                       "<circle cx=\"{0:.1f}\" cy=\"{3:.1f}\" r=\"4\" fill=\"steelblue\"/>"
-                       "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
-                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, py(r.mean) - 6, r.method);
+    const char* colour = r.method.starts_with("adapterbias") ? "#c0392b" : "steelblue";
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{7}\"/>"
+                       "<circle cx=\"{0:.1f}\" cy=\"{3:.1f}\" r=\"4\" fill=\"{7}\"/>"
+                       "<text x=\"{4:.1f}\" y=\"{5:.1f}\" fill=\"{7}\">{6}</text>\n",
+                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, py(r.mean) - 6, r.method, colour);
   }
   return svg + "</svg>\n";
 }
@@ -334,7 +339,7 @@ void run_compare(const CompareArgs& args) {
   const std::string md = markdown_table(rows, args);
   std::ofstream(out / "compare.json") << json.dump(2) << "\n";
   std::ofstream(out / "compare.md") << md;
-  std::ofstream(out / "compare.svg") << svg_plot(rows);
+  std::ofstream(out / "compare.svg") << svg_plot(rows, args);
   std::printf("%s", md.c_str());
   std::fprintf(stderr, "wrote %s, %s, %s\n", (out / "compare.md").c_str(), (out / "compare.json").c_str(),
                (out / "compare.svg").c_str());
