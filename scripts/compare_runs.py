@@ -125,7 +125,7 @@ def write_doc(args):
         lines += ["## L0-sparsified AdapterBias beside plain AdapterBias", "",
                   "`adapterbias-l0` with `--l0 1 --l0-gate-lr-scale 30` (design and options: `l0.md`). Non-zero "
                   "counts are over the saved method tensors (v, L_alpha, the LayerNorms; mean over seeds), which "
-                  "the adapter file stores sparse.", "",
+                  "the adapter file stores sparse; adapter bytes: the largest of the seeds.", "",
                   "| task | method | non-zero saved params | adapter bytes | dev metric (mean ± std) |",
                   "|---|---|---:|---:|---:|"]
         for task in l0_tasks:

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -217,13 +218,33 @@ std::string svg_plot(const std::vector<Row>& rows, const CompareArgs& args) {
                      (left + W - right) / 2, args.task, rows.empty() ? "" : rows.front().metric, args.seeds);
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">dev {}</text>\n",
                      (top + Ht - bottom) / 2, rows.empty() ? "" : rows.front().metric);
-  for (const auto& r : rows) {
+  // Labels sit above-right of their point; top to bottom, one that would overlap a placed one moves down.
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a].mean > rows[b].mean; });
+  std::vector<double> label_ys(rows.size());
+  std::vector<std::array<double, 4>> placed;  // (x0, y0, x1, y1)
+  for (const size_t i : order) {
+    const double x = px(std::log10(std::max<double>(rows[i].trainable, 1))) + 6;
+    const double w = 7.0 * static_cast<double>(rows[i].method.size());
+    double y = py(rows[i].mean) - 6;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& b : placed)
+        if (x < b[2] && x + w > b[0] && y > b[1] && y - 13 < b[3]) y = b[3] + 13, moved = true;
+    }
+    placed.push_back({x, y - 13, x + w, y});
+    label_ys[i] = y;
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
     const double x = px(std::log10(std::max<double>(r.trainable, 1)));
+    const double label_y = label_ys[i];
     const char* colour = r.method.starts_with("adapterbias") ? "#c0392b" : "steelblue";
     svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{7}\"/>"
                        "<circle cx=\"{0:.1f}\" cy=\"{3:.1f}\" r=\"4\" fill=\"{7}\"/>"
                        "<text x=\"{4:.1f}\" y=\"{5:.1f}\" fill=\"{7}\">{6}</text>\n",
-                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, py(r.mean) - 6, r.method, colour);
+                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, label_y, r.method, colour);
   }
   return svg + "</svg>\n";
 }
