@@ -133,7 +133,8 @@ void run_train(TrainArgs args) {
                             {"dev_metric", result.best.primary_name},
                             {"dev_primary", result.best.primary}};
   for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
-  if (const nlohmann::json notes = read_adapter(result.adapter_path).method_notes; !notes.empty()) {
+  if (const nlohmann::json notes = result.adapter_metadata.value("method_notes", nlohmann::json::object());
+      !notes.empty()) {
     summary["method_notes"] = notes;
     if (notes.contains("nonzero_parameters")) summary["nonzero_parameters"] = notes.at("nonzero_parameters");
   }

@@ -127,7 +127,7 @@ nlohmann::json backbone_identity(const Pretrained& pretrained) {
           {"source", pretrained.dir.string()}};
 }
 
-void save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info) {
+nlohmann::json save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info) {
   // The method's tensors as it saves them (PeftMethod::saved), then the head's, as TaskModel::trainable lists them.
   SavedMethod saved = model.method->saved(const_cast<BertModel&>(model.backbone));
   saved.tensors.push_back({"classifier.weight", model.classifier->weight, true});
@@ -153,6 +153,7 @@ void save_adapter(const std::filesystem::path& path, const TaskModel& model, con
   if (!saved.notes.empty()) doc["method_notes"] = saved.notes;
   if (!sparse.empty()) doc["sparse_tensors"] = sparse;
   save_safetensors(path, tensors, {{"format", "pt"}, {kMetadataKey, doc.dump()}});
+  return doc;
 }
 
 AdapterFile read_adapter(const std::filesystem::path& path) {
@@ -167,8 +168,7 @@ AdapterFile read_adapter(const std::filesystem::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(fmt::format("{}: adapter metadata is not valid JSON: {}", path.string(), e.what()));
   }
-  AdapterFile adapter{AdapterInfo::from_json(json, path.string()), {},
-                      json.value("method_notes", nlohmann::json::object())};
+  AdapterFile adapter{AdapterInfo::from_json(json, path.string()), {}};
   for (const auto& name : file.names()) adapter.tensors.emplace_back(name, file.get(name).clone());
   if (json.contains("sparse_tensors"))
     adapter.tensors = densify(std::move(adapter.tensors), json.at("sparse_tensors"), path.string());

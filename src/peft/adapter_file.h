@@ -36,12 +36,12 @@ struct AdapterInfo {
 // What an adapter records about its backbone: model_type, sizes, and the weights' fingerprint.
 nlohmann::json backbone_identity(const Pretrained& pretrained);
 
-void save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info);
+// Writes the adapter file; returns the metadata document it stored (AdapterInfo plus method_notes, sparse_tensors).
+nlohmann::json save_adapter(const std::filesystem::path& path, const TaskModel& model, const AdapterInfo& info);
 
 struct AdapterFile {
   AdapterInfo info;
   NamedTensors tensors;  // dense (sparse-stored tensors expanded)
-  nlohmann::json method_notes = nlohmann::json::object();  // what the method recorded (adapterbias-l0: non-zero counts)
 };
 // Throws FormatError naming the file when it is not an adapter file.
 AdapterFile read_adapter(const std::filesystem::path& path);

@@ -121,7 +121,7 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
       result.best_step = step;
       info.metrics = {{"split", "dev"}, {"step", step}, {"epoch", epoch}};
       for (const auto& [name, value] : record.dev.values) info.metrics[name] = value;
-      save_adapter(result.adapter_path, model, info);
+      result.adapter_metadata = save_adapter(result.adapter_path, model, info);
     }
     result.history.push_back(record);
     model.train();

@@ -53,6 +53,7 @@ struct TrainResult {
   double seconds = 0.0;
   double tokens_per_second = 0.0;
   std::filesystem::path adapter_path;
+  nlohmann::json adapter_metadata;  // what save_adapter stored with the best adapter
 };
 
 // AdamW (betas 0.9/0.999, eps 1e-8) over the model's trainable tensors, one group per (decay, lr_scale):
