@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Encoder throughput: adapterbias (C++, LibTorch) against transformers (PyTorch) in the same run, on CPU.
+"""Encoder throughput: adapterbias (C++, LibTorch) against transformers (PyTorch) in the same run, on CPU, in fp32
+and bf16, padded and packed batches, on fixed-length rows and on serving-like mixed lengths.
 
-Two measurements on the packaged MiniLM with random token ids (batch x length, no padding):
+Two measurements on the packaged MiniLM with random token ids:
   forward: inference forward pass (no gradients, eval mode);
   train:   one AdapterBias training step (forward, backward, AdamW) with only v, L_alpha, the output LayerNorms
            and the head trainable; the transformers row is the same method patched into BertOutput in Python.
 Each implementation runs in its own process (so peak memory is its own), the same number of threads.
 
-  python3 bench/encoder_bench.py --bin build/bench/encoder_bench [--batch 32 --length 128 --repetitions 10]
+  python3 bench/encoder_bench.py --bin build/bench/encoder_bench [--batch 32 --length 128 --mixed 8-256]
 """
 import argparse
 import importlib.util
@@ -49,35 +50,54 @@ def add_adapter_bias(model):
     return trainable
 
 
+def batch_lengths(args, rng):
+    """Row lengths of one batch: all --length, or uniform in [--min-length, --length] (serving-like)."""
+    if not args.min_length:
+        return [args.length] * args.batch
+    return [rng.randint(args.min_length, args.length) for _ in range(args.batch)]
+
+
 def reference(args):
+    """transformers as a user runs it: each batch padded to its longest row, SDPA, fp32 or bf16 autocast."""
+    import random
     from transformers import BertModel
     torch.set_num_threads(args.threads)
-    model = BertModel.from_pretrained(minilm_dir())
+    model = BertModel.from_pretrained(minilm_dir(), attn_implementation="sdpa")
     torch.manual_seed(0)
-    ids = torch.randint(1000, model.config.vocab_size, (args.batch, args.length))
+    rng = random.Random(0)
     head = torch.nn.Linear(model.config.hidden_size, 2)
     params = add_adapter_bias(model) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
     labels = torch.randint(0, 2, (args.batch,))
-    times = []
+    bf16 = args.precision == "bf16"
+    times, tokens = [], 0
     for r in range(args.warmup + args.repetitions):
+        lengths = batch_lengths(args, rng)
+        T = max(lengths)
+        ids = torch.randint(1000, model.config.vocab_size, (args.batch, T))
+        mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).long()
         start = time.perf_counter()
-        if args.mode == "forward":
-            model.eval()
-            with torch.no_grad():
-                model(input_ids=ids)
-        else:
-            model.train()
-            optimizer.zero_grad()
-            logits = head(torch.nn.functional.dropout(model(input_ids=ids).pooler_output, 0.5))
-            torch.nn.functional.cross_entropy(logits, labels).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if args.mode == "forward":
+                model.eval()
+                with torch.no_grad():
+                    model(input_ids=ids, attention_mask=mask)
+            else:
+                model.train()
+                optimizer.zero_grad()
+                pooled = model(input_ids=ids, attention_mask=mask).pooler_output.float()
+                loss = torch.nn.functional.cross_entropy(head(torch.nn.functional.dropout(pooled, 0.5)), labels)
+        if args.mode == "train":
+            loss.backward()
             optimizer.step()
         if r >= args.warmup:
             times.append(time.perf_counter() - start)
-    mean = statistics.mean(times)
-    print(json.dumps({"impl": "transformers", "mode": args.mode, "seconds_per_batch": mean,
+            tokens += sum(lengths)
+    import transformers
+    print(json.dumps({"impl": f"transformers {transformers.__version__}", "mode": args.mode, "precision": args.precision,
+                      "layout": "padded", "seconds_per_batch": statistics.mean(times),
                       "seconds_std": statistics.stdev(times) if len(times) > 1 else 0.0,
-                      "tokens_per_s": args.batch * args.length / mean,
+                      "tokens_per_s": tokens / sum(times),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -86,29 +106,44 @@ def main():
     p.add_argument("--bin", default="build/bench/encoder_bench")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--length", type=int, default=128)
-    p.add_argument("--repetitions", type=int, default=10)
+    p.add_argument("--mixed", default="8-256", help="lengths of the mixed workload, MIN-MAX ('' to skip it)")
+    p.add_argument("--repetitions", type=int, default=6)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--modes", default="forward,train")
     p.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: run the reference in-process
+    p.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    p.add_argument("--min-length", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.mode:
         return reference(args)
-    common = ["--batch", str(args.batch), "--length", str(args.length), "--repetitions", str(args.repetitions),
-              "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    workloads = [("fixed", args.length, 0)]
+    if args.mixed:
+        lo, hi = map(int, args.mixed.split("-"))
+        workloads.append(("mixed", hi, lo))
     rows = []
-    for mode in ("forward", "train"):
-        ref = subprocess.run([sys.executable, __file__, "--mode", mode, *common], capture_output=True, text=True, check=True)
-        ours = subprocess.run([args.bin, "--model", "minilm", "--mode", mode, *common], capture_output=True, text=True,
-                              check=True)
-        for out in (ref.stdout, ours.stdout):
-            rows.append(json.loads(out.strip().splitlines()[-1]))
-    print(f"MiniLM-L6 (H 384), batch {args.batch} x {args.length} tokens, {args.threads} threads, CPU fp32, "
-          f"{args.repetitions} timed batches\n")
-    print("| mode | implementation | s / batch | tokens/s | peak RSS (MB) |")
-    print("|---|---|---:|---:|---:|")
+    for mode in args.modes.split(","):
+        for name, length, min_length in workloads:
+            common = ["--batch", str(args.batch), "--length", str(length), "--min-length", str(min_length),
+                      "--repetitions", str(args.repetitions), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+            for precision in ("fp32", "bf16"):
+                ref = subprocess.run([sys.executable, __file__, "--mode", mode, "--precision", precision, *common],
+                                     capture_output=True, text=True, check=True)
+                rows.append({**json.loads(ref.stdout.strip().splitlines()[-1]), "workload": name})
+                for layout in ("padded", "packed"):
+                    ours = subprocess.run([args.bin, "--model", "minilm", "--mode", mode, "--precision", precision,
+                                           "--layout", layout, *common], capture_output=True, text=True, check=True)
+                    rows.append({**json.loads(ours.stdout.strip().splitlines()[-1]), "workload": name})
+    print(f"MiniLM-L6 (H 384), batch {args.batch}; fixed: every row {args.length} tokens; mixed: row lengths uniform in "
+          f"{args.mixed}; {args.threads} threads, CPU; {args.repetitions} timed batches; tokens/s of real tokens\n")
+    print("| mode | lengths | implementation | precision | layout | s / batch | tokens/s | vs adapterbias fp32 padded | peak RSS (MB) |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['mode']} | {r['impl']} | {r['seconds_per_batch']:.3f} ± {r['seconds_std']:.3f} | "
-              f"{r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+        base = next(b for b in rows if b["mode"] == r["mode"] and b["workload"] == r["workload"]
+                    and b["impl"] == "adapterbias" and b["precision"] == "fp32" and b["layout"] == "padded")
+        print(f"| {r['mode']} | {r['workload']} | {r['impl']} | {r['precision']} | {r['layout']} | "
+              f"{r['seconds_per_batch']:.3f} ± {r['seconds_std']:.3f} | {r['tokens_per_s']:,.0f} | "
+              f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_rss_mb']:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ std::vector<TokenShifts> token_shifts(TaskModel& model, const std::vector<Encodi
                      s.relative = s.shift / ffn_norm[b].narrow(1, 0, T);          // (L, T)
                      s.logits = logits[b].clone();
                    }
-                 });
+                 },
+                 BatchLayout::padded);  // the recorders' (B, T) rows line up with the batch
   return out;
 }
 

@@ -23,7 +23,7 @@
 #include "analysis/report.h"       // defines: report::layer_profile_svg, bar_chart_svg, html_page, ...
 #include "analysis/token_shift.h"  // defines: token_shifts, shift_vector_norms, merge_words
 #include "cli/commands.h"
-#include "cli/common.h"            // defines: DataArgs, add_data_options, resolve_task, read_split, set_threads
+#include "cli/common.h"            // defines: DataArgs, add_data_options, resolve_task, read_split, apply_run_options
 #include "core/error.h"
 #include "core/io.h"               // defines: write_file_atomic
 #include "model/checkpoint.h"      // defines: load_pretrained
@@ -44,7 +44,7 @@ struct AnalyzeArgs {
   int64_t max_examples = -1;
   int64_t batch_size = 32;
   int64_t max_length = 0;  // 0: the adapter's
-  int threads = 0;
+  RunArgs run;
 };
 
 const std::vector<double> kQuantiles = {0.05, 0.25, 0.5, 0.75, 0.95};
@@ -108,7 +108,7 @@ struct WordStats {
 };
 
 void run_analyze(AnalyzeArgs args) {
-  set_threads(args.threads);
+  const Compute compute = apply_run_options(args.run);
   const AdapterFile adapter = read_adapter(args.adapter);
   const AdapterInfo& info = adapter.info;
   if (args.data.task.empty()) args.data.task = info.task;
@@ -123,6 +123,7 @@ void run_analyze(AnalyzeArgs args) {
   Pretrained pretrained = load_pretrained(args.model);
   const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
   TaskModel model = load_task_model(pretrained, adapter, args.adapter);
+  model.set_compute(compute);
   const int64_t max_length = args.max_length > 0 ? args.max_length : info.max_length;
   const auto encodings = encode_examples(*tokenizer, data.examples, max_length);
   const auto all = token_shifts(model, encodings, args.batch_size, tokenizer->pad_token_id(), true);
@@ -340,7 +341,7 @@ void setup_analyze(CLI::App& app) {
   sub->add_option("--batch-size", args->batch_size, "Examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, args->run);
   sub->callback([args] { run_analyze(*args); });
 }
 

@@ -157,4 +157,18 @@ void set_threads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
 }
 
+void add_run_options(CLI::App* sub, RunArgs& args) {
+  sub->add_option("--threads", args.threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  sub->add_option("--device", args.device, "Where the model runs: cpu, cuda, cuda:N")->capture_default_str();
+  sub->add_option("--precision", args.precision,
+                  "fp32, bf16 (mixed: bf16 matmuls and attention; fp32 LayerNorms, loss and trained tensors) or "
+                  "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32)")
+      ->capture_default_str();
+}
+
+Compute apply_run_options(const RunArgs& args) {
+  set_threads(args.threads);
+  return resolve_compute(args.device, args.precision);
+}
+
 }  // namespace adapterbias::cli

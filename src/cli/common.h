@@ -6,8 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
-#include "peft/adapter_file.h"
 #include "data/task.h"
+#include "model/compute.h"
+#include "peft/adapter_file.h"
 
 namespace CLI {
 class App;
@@ -47,5 +48,17 @@ nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor
 
 // Sets LibTorch's intra-op threads when > 0.
 void set_threads(int threads);
+
+// How a command that runs the model runs it: --threads, --device, --precision.
+struct RunArgs {
+  int threads = 0;
+  std::string device = "cpu";
+  std::string precision = "auto";
+};
+
+void add_run_options(CLI::App* sub, RunArgs& args);
+
+// Sets the threads and resolves --device and --precision (InputError for values this machine cannot run).
+Compute apply_run_options(const RunArgs& args);
 
 }  // namespace adapterbias::cli

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/io.h"
 
@@ -55,7 +56,7 @@ struct CompareArgs {
   int64_t max_train_examples = -1;
   double warmup = 0.0;
   std::vector<std::string> lr;  // method=value overrides
-  int threads = 0;
+  RunArgs run;  // --threads per run
   int64_t jobs = 1;     // runs at once
   bool resume = false;  // keep finished runs whose arguments match
   // Method options, passed to the runs of the method that has them (as `train`'s flags of the same name).
@@ -252,6 +253,8 @@ std::string svg_plot(const std::vector<Row>& rows, const CompareArgs& args) {
 // ---- the command --------------------------------------------------------------------------------------------
 
 void run_compare(const CompareArgs& args) {
+  // Resolved once here, so every run gets the same explicit device and precision.
+  const Compute compute = resolve_compute(args.run.device, args.run.precision);
   const auto lr_overrides = parse_lr_overrides(args.lr);
   for (const auto& [method, lr] : lr_overrides)
     if (std::find(args.methods.begin(), args.methods.end(), method) == args.methods.end())
@@ -274,7 +277,8 @@ void run_compare(const CompareArgs& args) {
                     "--method", method, "--lr", fmt::format("{:g}", row.lr), "--seed", std::to_string(child.seed),
                     "--epochs", std::to_string(args.epochs), "--batch-size", std::to_string(args.batch_size),
                     "--max-length", std::to_string(args.max_length), "--warmup", fmt::format("{:g}", args.warmup),
-                    "--threads", std::to_string(args.threads)};
+                    "--threads", std::to_string(args.run.threads), "--device", compute.device.str(),
+                    "--precision", compute.bf16() ? "bf16" : "fp32"};
       if (args.max_train_examples > 0)
         child.args.insert(child.args.end(), {"--max-train-examples", std::to_string(args.max_train_examples)});
       for (const auto& [flag, value] : method_flags(args, method)) child.args.insert(child.args.end(), {flag, value});
@@ -388,7 +392,7 @@ void setup_compare(CLI::App& app) {
   sub->add_option("--lr", args->lr,
                   "Learning rate overrides METHOD=VALUE (comma-separated); defaults: 2e-5 full, 1e-3 the others")
       ->delimiter(',');
-  sub->add_option("--threads", args->threads, "CPU threads per run (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, args->run);
   sub->add_option("--jobs,-j", args->jobs, "Runs at once (each with --threads threads)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_flag("--resume", args->resume,

@@ -11,6 +11,7 @@
 #include <torch/utils.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/io.h"
 #include "core/progress.h"
@@ -27,7 +28,7 @@ struct EmbedOptions {
   std::string output;
   int64_t batch_size = 32;
   int64_t max_length = 512;
-  int threads = 0;
+  RunArgs run;
 };
 
 // One JSONL line: {"text": ..., "text_pair": ...} or pre-tokenised {"input_ids": [...], "token_type_ids": [...]}.
@@ -74,8 +75,10 @@ Encoding parse_line(const std::string& line, const std::string& where, const Ber
 }
 
 void run_embed(const EmbedOptions& options) {
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  const Compute compute = apply_run_options(options.run);
   Pretrained pretrained = load_pretrained(options.model);
+  for (auto& p : pretrained.model->parameters()) p.set_requires_grad(false);
+  pretrained.model->set_compute(compute);
   const BertConfig& config = pretrained.config;
 
   std::unique_ptr<Tokenizer> tokenizer;
@@ -114,7 +117,7 @@ void run_embed(const EmbedOptions& options) {
       batch.push_back(&encodings[order[i]]);
       tokens += static_cast<int64_t>(encodings[order[i]].ids.size());
     }
-    const EncoderInput input = collate(batch, pad_id);
+    const EncoderInput input = collate(batch, pad_id).to(compute.device);
     const EncoderOutput out = pretrained.model->forward(input);
     for (size_t b = 0; b < batch.size(); ++b) {
       const int64_t row = order[start + b], len = static_cast<int64_t>(batch[b]->ids.size());
@@ -143,7 +146,7 @@ void setup_embed(CLI::App& app) {
   sub->add_option("--output", options->output, "Output .safetensors file")->required();
   sub->add_option("--batch-size", options->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-length", options->max_length, "Truncate text inputs to this many tokens")->capture_default_str();
-  sub->add_option("--threads", options->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, options->run);
   sub->callback([options] { run_embed(*options); });
 }
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/common.h"       // defines: DataArgs, add_data_options, resolve_task, read_split, set_threads
+#include "cli/common.h"       // defines: DataArgs, add_data_options, resolve_task, read_split, apply_run_options
 #include "core/error.h"
 #include "model/checkpoint.h"  // defines: load_pretrained
 #include "peft/adapter_file.h"  // defines: read_adapter, load_task_model
@@ -27,7 +27,7 @@ struct EvalArgs {
   std::string split = "dev";
   int64_t batch_size = 64;
   int64_t max_length = 0;  // 0: the adapter's
-  int threads = 0;
+  RunArgs run;
 };
 
 // The task to score on: the adapter's own (GLUE by name, or own data with the adapter's labels) unless --task
@@ -57,7 +57,7 @@ TaskSpec task_for_adapter(DataArgs& data, const AdapterInfo& info, const std::st
 }
 
 void run_eval(EvalArgs args) {
-  set_threads(args.threads);
+  const Compute compute = apply_run_options(args.run);
   const AdapterFile adapter = read_adapter(args.adapter);
   const TaskSpec task = task_for_adapter(args.data, adapter.info, args.adapter);
   const Dataset data = read_split(args.data, task, args.split);
@@ -67,6 +67,7 @@ void run_eval(EvalArgs args) {
   Pretrained pretrained = load_pretrained(args.model);
   const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
   TaskModel model = load_task_model(pretrained, adapter, args.adapter);
+  model.set_compute(compute);
 
   const int64_t max_length = args.max_length > 0 ? args.max_length : adapter.info.max_length;
   const auto encodings = encode_examples(*tokenizer, data.examples, max_length);
@@ -97,7 +98,7 @@ void setup_eval(CLI::App& app) {
   sub->add_option("--batch-size", args->batch_size, "Examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, args->run);
   sub->callback([args] { run_eval(*args); });
 }
 

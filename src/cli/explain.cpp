@@ -17,7 +17,7 @@
 #include "analysis/report.h"       // defines: report::heatmap_svg, legend_svg, html_page, color, escape
 #include "analysis/token_shift.h"  // defines: token_shifts, shift_vector_norms, merge_words
 #include "cli/commands.h"
-#include "cli/common.h"            // defines: set_threads
+#include "cli/common.h"            // defines: apply_run_options
 #include "core/error.h"
 #include "core/io.h"               // defines: LineReader, where, write_file_atomic
 #include "model/checkpoint.h"      // defines: load_pretrained
@@ -38,7 +38,7 @@ struct ExplainArgs {
   int64_t index = 0;   // --format svg: which input
   int64_t batch_size = 32;
   int64_t max_length = 0;  // 0: the adapter's
-  int threads = 0;
+  RunArgs run;
 };
 
 std::vector<double> to_vector(const at::Tensor& t) {
@@ -141,7 +141,7 @@ std::string html_report(const ExplainArgs& args, const AdapterInfo& info, const 
 }
 
 void run_explain(const ExplainArgs& args) {
-  set_threads(args.threads);
+  const Compute compute = apply_run_options(args.run);
   if (args.format != "json" && args.format != "html" && args.format != "svg")
     throw InputError(fmt::format("--format: expected json, html or svg, found '{}'", args.format));
   const std::vector<Example> examples = read_text_inputs(args.text, args.text_pair, args.input);
@@ -152,6 +152,7 @@ void run_explain(const ExplainArgs& args) {
   Pretrained pretrained = load_pretrained(args.model);
   const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
   TaskModel model = load_task_model(pretrained, adapter, args.adapter);
+  model.set_compute(compute);
   const int64_t max_length = args.max_length > 0 ? args.max_length : adapter.info.max_length;
   const auto encodings = encode_examples(*tokenizer, examples, max_length);
   const std::vector<TokenShifts> all =
@@ -204,7 +205,7 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--batch-size", args->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, args->run);
   sub->callback([args] { run_explain(*args); });
 }
 

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/common.h"        // defines: DataArgs, add_data_options, resolve_task, read_split, set_threads
+#include "cli/common.h"        // defines: DataArgs, add_data_options, resolve_task, read_split, apply_run_options
 #include "core/error.h"
 #include "core/io.h"           // defines: LineReader, where, write_file_atomic
 #include "data/submission.h"   // defines: format_submission, write_submission
@@ -37,11 +37,11 @@ struct PredictArgs {
   bool logits = false;
   int64_t batch_size = 64;
   int64_t max_length = 0;  // 0: the adapter's
-  int threads = 0;
+  RunArgs run;
 };
 
 void run_predict(PredictArgs args) {
-  set_threads(args.threads);
+  const Compute compute = apply_run_options(args.run);
   const int modes = int(!args.text.empty() || !args.text_pair.empty()) + int(!args.input.empty()) + int(!args.split.empty());
   if (modes != 1) throw InputError("give exactly one of --text, --input FILE.jsonl, or --split test (with --data and --out)");
   if (!args.split.empty() && args.out.empty()) throw InputError("--split needs --out FILE_OR_DIR for the submission file");
@@ -67,6 +67,7 @@ void run_predict(PredictArgs args) {
   Pretrained pretrained = load_pretrained(args.model);
   const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
   TaskModel model = load_task_model(pretrained, adapter, args.adapter);
+  model.set_compute(compute);
   const int64_t max_length = args.max_length > 0 ? args.max_length : info.max_length;
   const auto encodings = encode_examples(*tokenizer, data.examples, max_length);
   const at::Tensor logits =
@@ -110,7 +111,7 @@ void setup_predict(CLI::App& app) {
   sub->add_option("--batch-size", args->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, args->run);
   sub->callback([args] { run_predict(*args); });
 }
 

@@ -39,7 +39,8 @@ struct TrainArgs {
   int64_t max_train_examples = -1;
   std::string init_adapter;
   bool no_shuffle = false;
-  int threads = 0;
+  RunArgs run;
+  std::string layout = "packed";
 };
 
 // The chosen method's options from its flags. A flag given for a method that does not have it is an error
@@ -69,7 +70,10 @@ nlohmann::json method_options(const TrainArgs& args) {
 }
 
 void run_train(TrainArgs args) {
-  set_threads(args.threads);
+  const Compute compute = apply_run_options(args.run);
+  if (args.layout != "packed" && args.layout != "padded")
+    throw InputError(fmt::format("--layout {}: not a batch layout (packed, padded)", args.layout));
+  args.train.layout = args.layout == "packed" ? BatchLayout::packed : BatchLayout::padded;
   args.train.shuffle = !args.no_shuffle;
   const TaskSpec task = resolve_task(args.data);
   const Dataset train = read_split(args.data, task, "train", args.max_train_examples);
@@ -102,6 +106,7 @@ void run_train(TrainArgs args) {
   info.method_options = method->options();
   TaskModel model(pretrained.model, std::move(method), task.num_labels(), args.dropout >= 0 ? args.dropout : 0.5);
   if (init) load_trainable(model, init->tensors, args.init_adapter);
+  model.set_compute(compute);
 
   const int64_t trainable = model.num_trainable();
   int64_t all = model.classifier->weight.numel() + model.classifier->bias.numel();  // backbone, injected, head
@@ -123,7 +128,10 @@ void run_train(TrainArgs args) {
                             {"best_step", result.best_step},
                             {"steps", result.steps},
                             {"train_seconds", result.seconds},
+                            {"train_step_seconds", result.step_seconds},
                             {"train_tokens_per_s", result.tokens_per_second},
+                            {"device", compute.device.str()},
+                            {"precision", compute.bf16() ? "bf16" : "fp32"},
                             {"adapter", result.adapter_path.string()},
                             {"adapter_bytes", adapter_bytes},
                             {"backbone_bytes", backbone_bytes},
@@ -191,7 +199,10 @@ void setup_train(CLI::App& app) {
   sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");
   sub->add_option("--init-adapter", args->init_adapter, "Start from this adapter file's tensors");
   sub->add_flag("--no-shuffle", args->no_shuffle, "Batches of consecutive examples in file order");
-  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  add_run_options(sub, args->run);
+  sub->add_option("--layout", args->layout,
+                  "Batch layout: packed (real tokens only) or padded (each row padded to the batch's longest)")
+      ->capture_default_str();
   sub->callback([args] { run_train(*args); });
 }
 

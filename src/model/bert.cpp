@@ -1,11 +1,29 @@
 #include "model/bert.h"
 
 #include <cmath>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/nn/functional/activation.h>
+#include <torch/utils.h>
+
+#include "model/dropout.h"
 
 namespace adapterbias {
+
+EncoderInput EncoderInput::to(const c10::Device& device) const {
+  auto move = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  EncoderInput out = *this;
+  out.input_ids = move(input_ids);
+  out.token_type_ids = move(token_type_ids);
+  out.attention_mask = move(attention_mask);
+  out.packed.cu_seqlens = move(packed.cu_seqlens);
+  out.packed.position_ids = move(packed.position_ids);
+  out.packed.first_token = move(packed.first_token);
+  out.packed.grid_index = move(packed.grid_index);
+  out.packed.grid_mask = move(packed.grid_mask);
+  return out;
+}
 
 // ---- embeddings: mirrors BertEmbeddings / RobertaEmbeddings.forward --------------------------------------
 
@@ -25,19 +43,21 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& config)
 }
 
 at::Tensor BertEmbeddingsImpl::forward(const EncoderInput& input) {
-  const at::Tensor& ids = input.input_ids;  // (B, T)
-  const int64_t T = ids.size(1);
+  const at::Tensor& ids = input.input_ids;  // (B, T) | packed (N)
   at::Tensor positions;
-  if (roberta_positions_) {
+  if (input.is_packed()) {
+    // A packed sequence has no padding, so RoBERTa's count of real tokens is the position + 1.
+    positions = roberta_positions_ ? input.packed.position_ids + (padding_idx_ + 1) : input.packed.position_ids;
+  } else if (roberta_positions_) {
     // create_position_ids_from_input_ids: real tokens count from padding_idx + 1, padding keeps padding_idx.
     const at::Tensor real = ids.ne(padding_idx_).to(at::kLong);
     positions = at::cumsum(real, 1) * real + padding_idx_;
   } else {
-    positions = at::arange(T, ids.options()).unsqueeze(0);
+    positions = at::arange(ids.size(1), ids.options()).unsqueeze(0);
   }
   const at::Tensor types = input.token_type_ids.defined() ? input.token_type_ids : at::zeros_like(ids);
   at::Tensor embeddings = word_embeddings(ids) + token_type_embeddings(types) + position_embeddings(positions);
-  return dropout(LayerNorm(embeddings));  // (B, T, H)
+  return hashed_dropout(LayerNorm(embeddings), dropout->options.p(), dropout->is_training());  // (B, T, H) | (N, H)
 }
 
 // ---- self-attention: mirrors BertSdpaSelfAttention ---------------------------------------------------------
@@ -50,17 +70,55 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
   value = register_module("value", torch::nn::Linear(H, H));
 }
 
-at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& mask) {
+at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const AttentionContext& context) {
+  const at::Tensor q = project(query, query_adapters_, hidden);
+  const at::Tensor k = project(key, key_adapters_, hidden);
+  const at::Tensor v = project(value, value_adapters_, hidden);
+  if (context.packed) return packed_attention(q, k, v, *context.packed);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), D = H / num_heads_;
   auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };  // (B, NH, T, D)
-  const at::Tensor q = heads(project(query, query_adapters_, hidden));
-  const at::Tensor k = heads(project(key, key_adapters_, hidden));
-  const at::Tensor v = heads(project(value, value_adapters_, hidden));
+  return attend(heads(q), heads(k), heads(v), context.mask).transpose(1, 2).reshape({B, T, H});
+}
+
+at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const at::Tensor& mask) {
+  const double dropout_p = is_training() ? attention_dropout : 0.0;
+  if (q.is_cpu() && (q.scalar_type() == at::kBFloat16 || dropout_p > 0)) {
+    // CPU bf16: ATen's fused CPU attention is several times slower in bf16 than two bf16 batched matmuls around an
+    // fp32 softmax (bench/attention_bench.py); with dropout it falls back to this unfused form anyway, drawing
+    // its mask with the slow Bernoulli sampler.
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) * (1.0 / std::sqrt(double(q.size(-1))));
+    if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    at::Tensor probs = at::softmax(scores, -1);
+    probs = hashed_dropout(probs, dropout_p, /*train=*/true);
+    return at::matmul(probs.to(q.scalar_type()), v);
+  }
   // softmax(q k^T / sqrt(D) + mask) v, fused (flash / memory-efficient kernels where the device has them).
-  const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt;
-  const at::Tensor context =
-      at::scaled_dot_product_attention(q, k, v, attn_mask, is_training() ? attention_dropout : 0.0);  // (B, NH, T, D)
-  return context.transpose(1, 2).reshape({B, T, H});
+  const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional(mask) : std::nullopt;
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, dropout_p);  // (B, NH, T, D)
+}
+
+at::Tensor BertSelfAttentionImpl::packed_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                   const PackedSequences& packed) {
+  const int64_t N = q.size(0), H = q.size(1), D = H / num_heads_;
+  const double dropout_p = is_training() ? attention_dropout : 0.0;
+  if (q.is_cuda() && q.scalar_type() != at::kFloat) {
+    // Varlen flash attention straight on the packed rows (CUDA, half precision). A private ATen op: the torch
+    // version is pinned, and fp32 or a CPU tensor takes the grid path below.
+    auto rows = [&](const at::Tensor& x) { return x.view({N, num_heads_, D}); };
+    const auto out = at::_flash_attention_forward(rows(q), rows(k), rows(v), packed.cu_seqlens, packed.cu_seqlens,
+                                                  packed.max_length, packed.max_length, dropout_p,
+                                                  /*is_causal=*/false, /*return_debug_mask=*/false);
+    return std::get<0>(out).reshape({N, H});
+  }
+  // Otherwise attention alone runs on the (B, max_length) grid with a padding mask; every other op of the layer
+  // stays on the N real rows.
+  const int64_t B = packed.first_token.size(0), T = packed.max_length;
+  auto grid_heads = [&](const at::Tensor& x) {  // (N, H) -> (B, NH, T, D), zeros on padding cells
+    return at::zeros({B * T, H}, x.options()).index_copy(0, packed.grid_index, x).view({B, T, num_heads_, D}).transpose(1, 2);
+  };
+  const at::Tensor out = attend(grid_heads(q), grid_heads(k), grid_heads(v), packed.grid_mask);
+  return out.transpose(1, 2).reshape({B * T, H}).index_select(0, packed.grid_index);  // (N, H)
 }
 
 at::Tensor BertSelfAttentionImpl::project(torch::nn::Linear& linear,
@@ -116,9 +174,10 @@ SublayerOutputImpl::SublayerOutputImpl(int64_t in_features, const BertConfig& co
 }
 
 at::Tensor SublayerOutputImpl::forward(const at::Tensor& sublayer_input, const at::Tensor& residual) {
-  at::Tensor out = dropout(dense(sublayer_input));  // (B, T, H)
+  at::Tensor out = hashed_dropout(dense(sublayer_input), dropout->options.p(), dropout->is_training());
   for (const auto& adapter : adapters_) out = adapter->forward(sublayer_input, out);
-  return LayerNorm(out + residual);
+  // The residual stream keeps the model's own dtype: under bf16 the sum and the LayerNorm are computed in fp32.
+  return LayerNorm(out.to(residual.scalar_type()) + residual);
 }
 
 void SublayerOutputImpl::add_adapter(const std::string& name, std::shared_ptr<OutputAdapter> adapter) {
@@ -139,8 +198,8 @@ BertAttentionImpl::BertAttentionImpl(const BertConfig& config) {
   output = register_module("output", SublayerOutput(config.hidden_size, config));
 }
 
-at::Tensor BertAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& mask) {
-  return output(self_attention(hidden, mask), hidden);
+at::Tensor BertAttentionImpl::forward(const at::Tensor& hidden, const AttentionContext& context) {
+  return output(self_attention(hidden, context), hidden);
 }
 
 BertIntermediateImpl::BertIntermediateImpl(const BertConfig& config) : activation_(config.hidden_act) {
@@ -160,8 +219,8 @@ BertLayerImpl::BertLayerImpl(const BertConfig& config) {
   output = register_module("output", SublayerOutput(config.intermediate_size, config));
 }
 
-at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask) {
-  const at::Tensor attended = attention(hidden, mask);  // (B, T, H)
+at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const AttentionContext& context) {
+  const at::Tensor attended = attention(hidden, context);  // (B, T, H)
   const at::Tensor h = intermediate(attended);          // (B, T, I)
   return output(h, attended);                           // (B, T, H)
 }
@@ -174,8 +233,8 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
   }
 }
 
-at::Tensor BertEncoderImpl::forward(at::Tensor hidden, const at::Tensor& mask) {
-  for (auto& layer : layers) hidden = layer(hidden, mask);
+at::Tensor BertEncoderImpl::forward(at::Tensor hidden, const AttentionContext& context) {
+  for (auto& layer : layers) hidden = layer(hidden, context);
   return hidden;
 }
 
@@ -183,7 +242,7 @@ BertPoolerImpl::BertPoolerImpl(const BertConfig& config) {
   dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.hidden_size));
 }
 
-at::Tensor BertPoolerImpl::forward(const at::Tensor& hidden) { return at::tanh(dense(hidden.select(1, 0))); }
+at::Tensor BertPoolerImpl::forward(const at::Tensor& first_tokens) { return at::tanh(dense(first_tokens)); }
 
 BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) : config_(config) {
   embeddings = register_module("embeddings", BertEmbeddings(config));
@@ -192,14 +251,32 @@ BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) :
 }
 
 EncoderOutput BertModelImpl::forward(const EncoderInput& input) {
-  const int64_t B = input.input_ids.size(0), T = input.input_ids.size(1);
-  at::Tensor mask;  // (B, 1, 1, T) true where a query may attend; undefined lets the fused kernels skip masking
-  if (input.attention_mask.defined() && !input.attention_mask.all().item<bool>())
-    mask = input.attention_mask.to(at::kBool).view({B, 1, 1, T});
+  const AutocastScope autocast(compute_);
+  AttentionContext context;
+  if (input.is_packed()) {
+    context.packed = &input.packed;
+  } else if (input.attention_mask.defined() && input.has_padding) {
+    // (B, 1, 1, T) true where a query may attend; left undefined without padding so the fused kernels skip it.
+    context.mask = input.attention_mask.to(at::kBool).view({input.input_ids.size(0), 1, 1, input.input_ids.size(1)});
+  }
   EncoderOutput out;
-  out.last_hidden_state = encoder(embeddings(input), mask);
-  if (pooler) out.pooler_output = pooler(out.last_hidden_state);
+  out.last_hidden_state = encoder(embeddings(input), context);
+  if (pooler) {
+    const at::Tensor& hidden = out.last_hidden_state;
+    out.pooler_output = pooler(input.is_packed() ? hidden.index_select(0, input.packed.first_token) : hidden.select(1, 0));
+  }
   return out;
+}
+
+void BertModelImpl::set_compute(const Compute& compute) {
+  compute_ = compute;
+  to(compute.device);
+  if (!compute.bf16()) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& module : modules(/*include_self=*/false))
+    if (auto* linear = module->as<torch::nn::Linear>())
+      for (at::Tensor* p : {&linear->weight, &linear->bias})
+        if (p->defined() && !p->requires_grad()) p->set_data(p->to(at::kBFloat16));
 }
 
 void BertModelImpl::set_dropout(double p) {

@@ -1,7 +1,7 @@
 // BERT and RoBERTa encoders, module for module as Hugging Face's modeling_bert.py / modeling_roberta.py, so
 // that named_parameters() equal the checkpoint keys (without the "bert." / "roberta." prefix).
 //
-// Dimension legend: B batch, T sequence length, H hidden size, I intermediate size, NH attention heads,
+// Dimension legend: B batch, T sequence length, N real tokens of a packed batch, H hidden size, I intermediate size, NH attention heads,
 // D = H / NH head size, L layers.
 //
 // Injection points for PEFT methods (docs/adding-a-method.md): every BertSelfOutput
@@ -21,20 +21,47 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "model/compute.h"
 #include "model/config.h"
 
 namespace adapterbias {
 
-// The encoder's input. Padded form: (B, T) tensors; attention_mask 1 for real tokens, 0 for padding.
+// The packed form of a batch: every row's tokens one after another, no padding, and the layout attention needs
+// to keep sequences apart. Built on the host from the rows' lengths (collate_packed), so nothing is read back.
+struct PackedSequences {
+  at::Tensor cu_seqlens;    // (B + 1) int32: sequence b holds rows cu_seqlens[b] .. cu_seqlens[b + 1] - 1
+  at::Tensor position_ids;  // (N) int64: each token's position in its own sequence, from 0
+  at::Tensor first_token;   // (B) int64: the row of each sequence's first token ([CLS] / <s>), for the pooler
+  at::Tensor grid_index;    // (N) int64: each token's cell b * max_length + t in the (B, max_length) grid
+  at::Tensor grid_mask;     // (B, 1, 1, max_length) bool, true on real tokens: attention on that grid (CPU)
+  int64_t max_length = 0;   // the longest sequence
+
+  bool defined() const { return cu_seqlens.defined(); }
+};
+
+// The encoder's input, in one of two forms. Padded: (B, T) tensors with attention_mask 1 for real tokens and
+// 0 for padding. Packed: (N) tensors of the batch's real tokens and `packed` (linear layers, shifts and
+// LayerNorms then touch real tokens only).
 struct EncoderInput {
-  at::Tensor input_ids;       // (B, T) int64
-  at::Tensor token_type_ids;  // (B, T) int64; undefined means all zeros
-  at::Tensor attention_mask;  // (B, T) int64; undefined means no padding
+  at::Tensor input_ids;       // (B, T) | packed (N), int64
+  at::Tensor token_type_ids;  // same shape; undefined means all zeros
+  at::Tensor attention_mask;  // padded only: (B, T) int64; undefined means no padding
+  bool has_padding = true;    // padded only: false when every row is full, so attention needs no mask
+  PackedSequences packed;     // defined: the packed form
+
+  bool is_packed() const { return packed.defined(); }
+  EncoderInput to(const c10::Device& device) const;  // every tensor on `device`
 };
 
 struct EncoderOutput {
-  at::Tensor last_hidden_state;  // (B, T, H)
+  at::Tensor last_hidden_state;  // (B, T, H) | packed (N, H)
   at::Tensor pooler_output;      // (B, H); undefined when the model has no pooler
+};
+
+// How attention keeps sequences apart, built once per forward: a padding mask, or the packed layout.
+struct AttentionContext {
+  at::Tensor mask;                          // padded: (B, 1, 1, T) bool; undefined when nothing is padding
+  const PackedSequences* packed = nullptr;  // packed form
 };
 
 // A change a PEFT method makes at an injection point: given the sublayer's input (the FFN's intermediate
@@ -71,8 +98,8 @@ TORCH_MODULE(BertEmbeddings);
 class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& config);
-  // hidden (B, T, H), mask (B, 1, 1, T) bool or undefined -> context (B, T, H)
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+  // hidden (B, T, H) | packed (N, H) -> context of the same shape
+  at::Tensor forward(const at::Tensor& hidden, const AttentionContext& context);
   // Adds `adapter` to `projection` ("query", "key" or "value"); its submodules become "<projection>.<name>".
   void add_adapter(const std::string& projection, std::shared_ptr<LinearAdapter> adapter);
   void clear_adapters();
@@ -85,6 +112,11 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   // A projection followed by its adapters: adapters(x, linear(x)).
   at::Tensor project(torch::nn::Linear& linear, const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
                      const at::Tensor& x);
+  // softmax(q k^T / sqrt(D) + mask) v with dropout in training: (B, NH, T, D) each, mask (B, 1, 1, T) or undefined.
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
+  // softmax(q k^T / sqrt(D)) v per packed sequence: q, k, v (N, H) -> (N, H).
+  at::Tensor packed_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const PackedSequences& packed);
   std::vector<std::shared_ptr<LinearAdapter>>& adapter_list(const std::string& projection);
   torch::nn::Linear& projection_module(const std::string& projection);
 
@@ -116,7 +148,7 @@ TORCH_MODULE(SublayerOutput);
 class BertAttentionImpl : public torch::nn::Module {
  public:
   explicit BertAttentionImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+  at::Tensor forward(const at::Tensor& hidden, const AttentionContext& context);
 
   BertSelfAttention self_attention{nullptr};  // "self"
   SublayerOutput output{nullptr};             // "output": BertSelfOutput
@@ -138,7 +170,7 @@ TORCH_MODULE(BertIntermediate);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+  at::Tensor forward(const at::Tensor& hidden, const AttentionContext& context);
 
   BertAttention attention{nullptr};
   BertIntermediate intermediate{nullptr};
@@ -149,7 +181,7 @@ TORCH_MODULE(BertLayer);
 class BertEncoderImpl : public torch::nn::Module {
  public:
   explicit BertEncoderImpl(const BertConfig& config);
-  at::Tensor forward(at::Tensor hidden, const at::Tensor& mask);
+  at::Tensor forward(at::Tensor hidden, const AttentionContext& context);
 
   std::vector<BertLayer> layers;  // registered as "layer.N"
 
@@ -161,7 +193,7 @@ TORCH_MODULE(BertEncoder);
 class BertPoolerImpl : public torch::nn::Module {
  public:
   explicit BertPoolerImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& hidden);  // tanh(dense(hidden[:, 0])) -> (B, H)
+  at::Tensor forward(const at::Tensor& first_tokens);  // tanh(dense(first token of each row)): (B, H) -> (B, H)
 
   torch::nn::Linear dense{nullptr};
 };
@@ -175,6 +207,11 @@ class BertModelImpl : public torch::nn::Module {
   // Sets the dropout probability of every dropout in the encoder (embeddings, attention, outputs).
   void set_dropout(double p);
 
+  // Moves the model to compute.device and computes in its precision from then on. bf16 stores every frozen
+  // Linear weight and bias (requires_grad false) in bf16 once, so call it after the trainable tensors are marked.
+  void set_compute(const Compute& compute);
+  const Compute& compute() const { return compute_; }
+
   const BertConfig& config() const { return config_; }
   BertEmbeddings embeddings{nullptr};
   BertEncoder encoder{nullptr};
@@ -182,6 +219,7 @@ class BertModelImpl : public torch::nn::Module {
 
  private:
   BertConfig config_;
+  Compute compute_;
 };
 TORCH_MODULE(BertModel);
 

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include "model/dropout.h"
+
 namespace adapterbias {
 
 TaskModel::TaskModel(BertModel backbone_, std::unique_ptr<PeftMethod> method_, int64_t num_labels,
@@ -25,7 +27,9 @@ TaskModel::TaskModel(BertModel backbone_, std::unique_ptr<PeftMethod> method_, i
 
 at::Tensor TaskModel::forward(const EncoderInput& input) {
   const EncoderOutput out = backbone->forward(input);
-  return classifier(head_dropout(out.pooler_output));  // (B, num_labels)
+  // The head computes in its own (trained, fp32) dtype whatever the backbone's precision.
+  const at::Tensor pooled = out.pooler_output.to(classifier->weight.scalar_type());
+  return classifier(hashed_dropout(pooled, head_dropout->options.p(), head_dropout->is_training()));  // (B, num_labels)
 }
 
 void TaskModel::train(bool on) {
@@ -34,9 +38,9 @@ void TaskModel::train(bool on) {
   classifier->train(on);
 }
 
-void TaskModel::to(const at::Device& device) {
-  backbone->to(device);
-  classifier->to(device);
+void TaskModel::set_compute(const Compute& compute) {
+  backbone->set_compute(compute);
+  classifier->to(compute.device);
 }
 
 std::vector<TrainableTensor> TaskModel::trainable() const {

@@ -15,10 +15,12 @@ class TaskModel {
   // Injects `method` into `backbone` and freezes every backbone tensor the method does not train.
   TaskModel(BertModel backbone, std::unique_ptr<PeftMethod> method, int64_t num_labels, double head_dropout = 0.5);
 
-  at::Tensor forward(const EncoderInput& input);  // logits (B, num_labels); regression: (B, 1)
+  at::Tensor forward(const EncoderInput& input);  // logits (B, num_labels), fp32; regression: (B, 1)
   void train(bool on = true);
   void eval() { train(false); }
-  void to(const at::Device& device);
+  // Device and precision of the backbone (BertModelImpl::set_compute); the head stays fp32 on that device.
+  void set_compute(const Compute& compute);
+  const Compute& compute() const { return backbone->compute(); }
 
   // The method's tensors, then the head's ("classifier.weight", "classifier.bias", with weight decay).
   std::vector<TrainableTensor> trainable() const;

@@ -1,14 +1,11 @@
 #include "tokenizer/pipeline.h"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <mutex>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "tokenizer/unicode.h"
 
 namespace adapterbias::tokenizer {
@@ -122,41 +119,18 @@ std::vector<Encoding> PipelineTokenizer::encode_batch(
     const std::vector<std::pair<std::string, std::optional<std::string>>>& inputs,
     const EncodeOptions& options) const {
   std::vector<Encoding> out(inputs.size());
-  auto encode_one = [&](size_t i) {
-    const auto& [text, pair] = inputs[i];
-    out[i] = encode(text, pair ? std::optional<std::string_view>(*pair) : std::nullopt, options);
-  };
-  constexpr size_t kChunk = 64;  // inputs per work item: large enough to amortise the atomic, small for balance
-  const size_t n_threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), (inputs.size() + kChunk - 1) / kChunk);
-  if (n_threads <= 1) {
-    for (size_t i = 0; i < inputs.size(); ++i) encode_one(i);
-    return out;
-  }
-  std::atomic<size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto worker = [&] {
-    for (;;) {
-      const size_t begin = next.fetch_add(kChunk);
-      if (begin >= inputs.size()) return;
-      const size_t end = std::min(inputs.size(), begin + kChunk);
-      try {
-        for (size_t i = begin; i < end; ++i) encode_one(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        next = inputs.size();
-        return;
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  threads.reserve(n_threads - 1);
-  for (size_t t = 0; t + 1 < n_threads; ++t) threads.emplace_back(worker);
-  worker();
-  for (std::thread& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  // At least 32 inputs per chunk: below 64 inputs the batch runs inline, where handing it to another thread
+  // would cost more than it saves.
+  constexpr size_t kGrain = 32;
+  ThreadPool::shared().parallel_for(
+      inputs.size(),
+      [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) {
+          const auto& [text, pair] = inputs[i];
+          out[i] = encode(text, pair ? std::optional<std::string_view>(*pair) : std::nullopt, options);
+        }
+      },
+      kGrain);
   return out;
 }
 

@@ -25,7 +25,8 @@ int64_t count_tokens(const std::vector<Encoding>& encodings) {
 
 void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
                     const std::string& progress_label,
-                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit) {
+                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
+                    BatchLayout layout) {
   torch::NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> lengths;
@@ -40,18 +41,18 @@ void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, in
       rows.push_back(&encodings[i]);
       tokens += lengths[i];
     }
-    visit(batch, model.forward(collate(rows, pad_token_id)).to(at::kCPU, at::kFloat));
+    visit(batch, model.forward(collate(rows, pad_token_id, layout).to(model.compute().device)).to(at::kCPU, at::kFloat));
     if (progress) progress->advance(1, tokens);
   }
 }
 
 at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
-                          int64_t pad_token_id, bool show_progress) {
+                          int64_t pad_token_id, bool show_progress, BatchLayout layout) {
   at::Tensor logits = at::zeros({static_cast<int64_t>(encodings.size()), model.classifier->options.out_features()});
   for_each_batch(model, encodings, batch_size, pad_token_id, show_progress ? "predict" : "",
                  [&](const std::vector<int64_t>& batch, const at::Tensor& out) {
                    logits.index_copy_(0, at::tensor(batch, at::kLong), out);
-                 });
+                 }, layout);
   return logits;
 }
 

@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "data/metrics.h"
 #include "data/task.h"
+#include "model/collate.h"
 #include "peft/task_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -18,15 +19,17 @@ std::vector<Encoding> encode_examples(const Tokenizer& tokenizer, const std::vec
 
 int64_t count_tokens(const std::vector<Encoding>& encodings);
 
-// Runs the model over length-bucketed batches of `encodings` in eval mode without gradients and calls
-// visit(batch indices, logits (B, num_labels)) for each; `progress_label` non-empty shows a progress bar.
+// Runs the model over length-bucketed batches of `encodings` in eval mode without gradients, on the model's
+// device, and calls visit(batch indices, logits (B, num_labels) fp32 on the CPU) for each; `progress_label`
+// non-empty shows a progress bar.
 void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
                     const std::string& progress_label,
-                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit);
+                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
+                    BatchLayout layout = BatchLayout::packed);
 
 // Logits (N, num_labels) in input order, from length-bucketed batches without gradients, in eval mode.
 at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
-                          int64_t pad_token_id, bool show_progress = false);
+                          int64_t pad_token_id, bool show_progress = false, BatchLayout layout = BatchLayout::packed);
 
 // Class ids (argmax) or regression scores from logits, and the task's metrics against `examples`.
 std::vector<int64_t> predicted_classes(const at::Tensor& logits);

@@ -5,7 +5,6 @@
 #include <fstream>
 
 #include <ATen/ATen.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
@@ -42,6 +41,17 @@ at::Tensor loss_of(const at::Tensor& logits, const std::vector<const Example*>& 
 
 bool better(double candidate, double best) { return !std::isnan(candidate) && (std::isnan(best) || candidate > best); }
 
+// Scales the gradients of `params` so that their global L2 norm is at most max_norm, without reading the norm
+// back to the host (LibTorch's clip_grad_norm_ returns it as a double, which syncs a GPU every step).
+void clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return;
+  const at::Tensor total = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads)), 2.0);
+  at::_foreach_mul_(grads, at::clamp_max(max_norm / (total + 1e-6), 1.0));
+}
+
 }  // namespace
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const TaskModel& model, double lr, double weight_decay) {
@@ -67,7 +77,8 @@ nlohmann::json TrainOptions::to_json() const {
   return {{"epochs", epochs},         {"batch_size", batch_size}, {"lr", lr},
           {"max_length", max_length}, {"seed", seed},             {"warmup", warmup},
           {"weight_decay", weight_decay}, {"max_grad_norm", max_grad_norm}, {"eval_every", eval_every},
-          {"max_steps", max_steps},   {"shuffle", shuffle}};
+          {"max_steps", max_steps},   {"shuffle", shuffle},
+          {"layout", layout == BatchLayout::packed ? "packed" : "padded"}};
 }
 
 TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const TaskSpec& task, const Dataset& train,
@@ -92,6 +103,8 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
   for (const auto& t : model.trainable()) params.push_back(t.tensor);
 
   info.training = options.to_json();
+  info.training["device"] = model.compute().device.str();
+  info.training["precision"] = model.compute().bf16() ? "bf16" : "fp32";
   info.trainable_parameters = model.num_trainable();
   info.backbone_parameters = model.num_backbone_parameters();
   TrainResult result;
@@ -100,18 +113,22 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
   std::filesystem::create_directories(out_dir);
   std::ofstream metrics_log(out_dir / "metrics.jsonl");
 
-  double loss_sum = 0.0;
+  const c10::Device device = model.compute().device;
+  // The running loss stays on the device and is read back every log_every steps and at each evaluation.
+  at::Tensor loss_total = at::zeros({}, at::TensorOptions(at::kDouble).device(device));
   int64_t loss_count = 0, step = 0, tokens = 0;
+  double shown_loss = std::nan("");
+  double step_seconds = 0.0;
   const auto start = std::chrono::steady_clock::now();
   auto evaluate = [&](int64_t epoch) {
-    EvalRecord record{epoch, step, loss_count ? loss_sum / loss_count : std::nan(""), {}};
-    loss_sum = 0.0;
+    EvalRecord record{epoch, step, loss_count ? loss_total.item<double>() / loss_count : std::nan(""), {}};
+    loss_total.zero_();
     loss_count = 0;
-    const at::Tensor logits = predict_logits(model, dev_enc, options.eval_batch_size, pad_id);
+    const at::Tensor logits = predict_logits(model, dev_enc, options.eval_batch_size, pad_id, false, options.layout);
     record.dev = score(task, logits, dev.examples);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     nlohmann::json line = {{"epoch", epoch}, {"step", step}, {"train_loss", record.train_loss},
-                           {"elapsed_s", seconds}, {"train_tokens_per_s", tokens / std::max(seconds, 1e-9)}};
+                           {"elapsed_s", seconds}, {"train_tokens_per_s", tokens / std::max(step_seconds, 1e-9)}};
     for (const auto& [name, value] : record.dev.values) line["dev_" + name] = value;
     metrics_log << line.dump() << "\n" << std::flush;
     std::fprintf(stderr, "epoch %ld step %ld: train loss %.4f, dev %s\n", static_cast<long>(epoch), static_cast<long>(step),
@@ -147,19 +164,22 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
       const double factor = schedule_factor(options, step, total_steps);
       for (size_t g = 0; g < base_lr.size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options()).lr(base_lr[g] * factor);
-      const at::Tensor logits = model.forward(collate(rows, pad_id));
+      const auto step_start = std::chrono::steady_clock::now();
+      const at::Tensor logits = model.forward(collate(rows, pad_id, options.layout).to(device));
       at::Tensor loss = loss_of(logits, examples, task.regression);
       // The method's own loss term (adapterbias-l0: the gates' expected-L0 penalty); train_loss includes it.
       if (const at::Tensor reg = model.method->regularization(model.backbone); reg.defined()) loss = loss + reg;
       optimizer->zero_grad();
       loss.backward();
-      if (options.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, options.max_grad_norm);
+      if (options.max_grad_norm > 0) clip_grad_norm(params, options.max_grad_norm);
       optimizer->step();
+      loss_total.add_(loss.detach());
+      step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
       ++step;
       tokens += batch_tokens;
-      loss_sum += loss.item<double>();
       ++loss_count;
-      progress.advance(1, batch_tokens, fmt::format("loss {:.4f}", loss_sum / loss_count));
+      if (step % options.log_every == 0 || loss_count == 1) shown_loss = loss_total.item<double>() / loss_count;
+      progress.advance(1, batch_tokens, fmt::format("loss {:.4f}", shown_loss));
       if (options.eval_every > 0 && step % options.eval_every == 0 && step < total_steps) {
         progress.finish();
         evaluate(epoch);
@@ -170,7 +190,8 @@ TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const
   }
   result.steps = step;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.tokens_per_second = tokens / std::max(result.seconds, 1e-9);
+  result.step_seconds = step_seconds;
+  result.tokens_per_second = tokens / std::max(step_seconds, 1e-9);
   return result;
 }
 

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "data/metrics.h"
 #include "data/task.h"
+#include "model/collate.h"
 #include "peft/adapter_file.h"
 #include "peft/task_model.h"
 #include "tokenizer/tokenizer.h"
@@ -34,6 +35,8 @@ struct TrainOptions {
   int64_t max_steps = 0;       // 0: no limit
   bool shuffle = true;         // false: batches of consecutive examples in file order
   int64_t eval_batch_size = 64;
+  BatchLayout layout = BatchLayout::packed;  // packed: no work on padding tokens
+  int64_t log_every = 10;  // steps between read-backs of the loss for the progress bar (each one a device sync)
 
   nlohmann::json to_json() const;
 };
@@ -50,8 +53,9 @@ struct TrainResult {
   MetricResult best;
   int64_t best_step = 0;
   int64_t steps = 0;
-  double seconds = 0.0;
-  double tokens_per_second = 0.0;
+  double seconds = 0.0;            // the whole run, evaluations included
+  double step_seconds = 0.0;       // the training steps alone
+  double tokens_per_second = 0.0;  // real (non-padding) training tokens per second of the training steps
   std::filesystem::path adapter_path;
   nlohmann::json adapter_metadata;  // what save_adapter stored with the best adapter
 };

@@ -16,6 +16,8 @@
 #include "core/error.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
+#include "model/collate.h"
+#include "model/compute.h"
 #include "peft/adapter_file.h"
 #include "peft/task_model.h"
 #include "train/trainer.h"
@@ -239,6 +241,83 @@ TEST_P(Methods, MergeKeepsTheLogits) {
 
 INSTANTIATE_TEST_SUITE_P(All, Methods, ::testing::ValuesIn(method_cases()),
                          [](const auto& info) { return info.param.id; });
+
+// tiny_batch()'s two rows (6 and 3 real tokens) as encodings, for the packed layout.
+std::vector<Encoding> tiny_rows() {
+  const EncoderInput in = tiny_batch();
+  std::vector<Encoding> rows(2);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t t = 0; t < in.attention_mask[b].sum().item<int64_t>(); ++t) {
+      rows[b].ids.push_back(in.input_ids[b][t].item<int64_t>());
+      rows[b].type_ids.push_back(in.token_type_ids[b][t].item<int64_t>());
+    }
+  return rows;
+}
+
+TEST_P(Methods, PackedBatchGivesThePaddedLogitsAndGradients) {
+  TaskModel model = make_task_model(GetParam());
+  randomise_trainable(model);
+  model.train();  // dropout is 0: training mode, so the L0 gates are sampled as in a training step
+  const auto rows = tiny_rows();
+  auto run = [&](const EncoderInput& input) {
+    for (auto& t : model.trainable()) t.tensor.mutable_grad() = at::Tensor();
+    torch::manual_seed(9);  // the same gate samples for both layouts
+    const at::Tensor logits = model.forward(input);
+    at::cross_entropy_loss(logits, at::tensor({1, 2}, at::kLong)).backward();
+    std::vector<at::Tensor> grads{logits.detach()};
+    for (auto& t : model.trainable()) grads.push_back(t.tensor.grad().defined() ? t.tensor.grad().clone() : at::zeros_like(t.tensor));
+    return grads;
+  };
+  const auto padded = run(tiny_batch());
+  const auto packed = run(collate_packed({&rows[0], &rows[1]}));
+  ASSERT_EQ(padded.size(), packed.size());
+  EXPECT_LT(max_diff(padded[0], packed[0]), 1e-5) << "logits";
+  const auto trainable = model.trainable();
+  for (size_t i = 1; i < padded.size(); ++i) EXPECT_LT(max_diff(padded[i], packed[i]), 1e-5) << trainable[i - 1].name;
+}
+
+TEST_P(Methods, Bf16KeepsTrainedTensorsAndOptimiserStateFp32) {
+  TaskModel reference = make_task_model(GetParam());
+  TaskModel model = make_task_model(GetParam());
+  randomise_trainable(reference);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = reference.trainable();
+    const auto to = model.trainable();
+    for (size_t i = 0; i < from.size(); ++i) to[i].tensor.copy_(from[i].tensor);
+  }
+  model.set_compute(Compute{c10::Device(c10::kCPU), Precision::bf16});
+  std::set<const void*> trained;
+  for (const auto& t : model.trainable()) {
+    EXPECT_EQ(t.tensor.scalar_type(), at::kFloat) << t.name;
+    trained.insert(t.tensor.unsafeGetTensorImpl());
+  }
+  for (const auto& p : model.backbone->named_parameters())
+    if (!trained.contains(p.value().unsafeGetTensorImpl()) && p.key().ends_with("dense.weight"))
+      EXPECT_EQ(p.value().scalar_type(), at::kBFloat16) << p.key() << " is frozen: stored in bf16";
+
+  model.eval();
+  reference.eval();
+  const auto rows = tiny_rows();
+  const EncoderInput input = collate_packed({&rows[0], &rows[1]});
+  torch::NoGradGuard no_grad;
+  const at::Tensor want = reference.forward(input);
+  const at::Tensor got = model.forward(input);
+  EXPECT_EQ(got.scalar_type(), at::kFloat);
+  EXPECT_LT(max_diff(want, got), 0.1);  // bf16 matmuls on O(1) activations: a few 1e-2 at most here
+
+  // One optimiser step: AdamW's moments are fp32 like the tensors they follow.
+  torch::AutoGradMode grad_mode(true);
+  model.train();
+  auto optimizer = make_adamw(model, 1e-3, 0.01);
+  at::cross_entropy_loss(model.forward(input), at::tensor({1, 2}, at::kLong)).backward();
+  optimizer->step();
+  for (const auto& [key, state] : optimizer->state()) {
+    const auto& adam = static_cast<const torch::optim::AdamWParamState&>(*state);
+    EXPECT_EQ(adam.exp_avg().scalar_type(), at::kFloat);
+    EXPECT_EQ(adam.exp_avg_sq().scalar_type(), at::kFloat);
+  }
+}
 
 TEST(MethodsRegistry, EveryRegisteredMethodIsInTheMatrix) {
   std::set<std::string> in_matrix;

@@ -17,9 +17,17 @@ def adapterbias_bin() -> str:
     return path
 
 
+# Commands that run the model. The parity tests compare with fp32 references, so they run in fp32 unless a test
+# chooses a precision itself (the CLI's default, auto, is bf16 on CPUs with AMX or AVX512-BF16).
+MODEL_COMMANDS = {"train", "eval", "predict", "embed", "explain", "analyze", "compare"}
+
+
 def run_cli(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
     """Runs the CLI; returns the completed process (stdout/stderr as text)."""
-    proc = subprocess.run([adapterbias_bin(), *map(str, args)], capture_output=True, text=True, **kwargs)
+    args = [str(a) for a in args]
+    if args and args[0] in MODEL_COMMANDS and "--precision" not in args and "--help" not in args:
+        args += ["--precision", "fp32"]
+    proc = subprocess.run([adapterbias_bin(), *args], capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError(f"adapterbias {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
     return proc

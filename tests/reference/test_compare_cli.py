@@ -72,13 +72,14 @@ def test_compare_rejects_lr_for_a_method_not_compared(tmp_path, tiny_dir):
 
 def test_compare_parallel_resume_and_l0(tmp_path, tiny_dir):
     """--jobs 2 gives the runs --jobs 1 gives (each run is seeded), --resume keeps finished runs and only adds the
-    missing seed, and adapterbias-l0 rows report the non-zero parameters its sparse adapter files hold."""
+    missing seed, and adapterbias-l0 rows report the non-zero parameters its sparse adapter files hold. The gates
+    start just open (log_alpha -2.3; eval gates close below about -2.4), so the penalty closes some in two steps."""
     write_task(tmp_path / "glue", "SST-2", 24, seed=5)
 
     def compare(out, *extra):
         return run_cli("compare", "--model", tiny_dir, "--task", "SST-2", "--data", tmp_path / "glue", "--out", out,
                        "--methods", "adapterbias,adapterbias-l0", "--epochs", 1, "--batch-size", 8,
-                       "--max-train-examples", 16, "--threads", 1, "--l0", 5, "--l0-init", 0,
+                       "--max-train-examples", 16, "--threads", 1, "--l0", 5, "--l0-init", -2.3,
                        "--l0-gate-lr-scale", 200, *extra)
 
     parallel, serial = tmp_path / "parallel", tmp_path / "serial"

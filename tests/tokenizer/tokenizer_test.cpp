@@ -104,6 +104,26 @@ TEST(Tokenizer, InvalidUtf8IsAnInputError) {
   }
 }
 
+TEST(Tokenizer, EncodeBatchRethrowsAnInputsErrorAndStaysUsable) {
+  TempDir dir;
+  dir.write("tokenizer.json", bert_json("WordPiece"));
+  const auto tok = Tokenizer::from_pretrained(dir.path());
+  std::vector<std::pair<std::string, std::optional<std::string>>> inputs(1000, {"hello world", std::nullopt});
+  inputs[700].second = "bad \xC3";  // in a chunk that a pool worker may run
+  try {
+    tok->encode_batch(inputs, {});
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("text_pair: invalid UTF-8 at byte 4"), std::string::npos) << e.what();
+  }
+  inputs[700].second.reset();
+  for (int call = 0; call < 50; ++call) {
+    const auto batch = tok->encode_batch(inputs, {});
+    ASSERT_EQ(batch.size(), inputs.size());
+    for (const Encoding& e : batch) ASSERT_EQ(e.ids, (std::vector<int64_t>{2, 5, 6, 3}));
+  }
+}
+
 TEST(Tokenizer, UnsupportedModelTypeNamesFileAndKey) {
   TempDir dir;
   dir.write("tokenizer.json", bert_json("Unigram"));
