@@ -83,10 +83,11 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const Attent
 at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                          const at::Tensor& mask) {
   const double dropout_p = is_training() ? attention_dropout : 0.0;
-  if (q.is_cpu() && (q.scalar_type() == at::kBFloat16 || dropout_p > 0)) {
-    // CPU bf16: ATen's fused CPU attention is several times slower in bf16 than two bf16 batched matmuls around an
-    // fp32 softmax (bench/attention_bench.py); with dropout it falls back to this unfused form anyway, drawing
-    // its mask with the slow Bernoulli sampler.
+  const bool backward = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (q.is_cpu() && (dropout_p > 0 || (backward && q.scalar_type() == at::kBFloat16))) {
+    // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than two bf16
+    // batched matmuls around an fp32 softmax (bench/attention_bench.py); with dropout it falls back to this
+    // unfused form anyway, drawing its mask with the slow Bernoulli sampler. Inference keeps the fused kernel.
     at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) * (1.0 / std::sqrt(double(q.size(-1))));
     if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
     at::Tensor probs = at::softmax(scores, -1);
@@ -114,6 +115,10 @@ at::Tensor BertSelfAttentionImpl::packed_attention(const at::Tensor& q, const at
   // Otherwise attention alone runs on the (B, max_length) grid with a padding mask; every other op of the layer
   // stays on the N real rows.
   const int64_t B = packed.first_token.size(0), T = packed.max_length;
+  if (B * T == N) {  // every sequence is max_length long: the rows already are the grid
+    auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };
+    return attend(heads(q), heads(k), heads(v), at::Tensor()).transpose(1, 2).reshape({N, H});
+  }
   auto grid_heads = [&](const at::Tensor& x) {  // (N, H) -> (B, NH, T, D), zeros on padding cells
     return at::zeros({B * T, H}, x.options()).index_copy(0, packed.grid_index, x).view({B, T, num_heads_, D}).transpose(1, 2);
   };

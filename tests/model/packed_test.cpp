@@ -87,6 +87,17 @@ TEST_P(PackedModel, EqualsPaddedOnRealTokens) {
   EXPECT_LT((padded.pooler_output - packed.pooler_output).abs().max().item<double>(), 1e-5);
 }
 
+TEST_P(PackedModel, EqualLengthsNeedNoGrid) {
+  torch::manual_seed(3);
+  BertModel model(tiny_config(GetParam()));
+  model->eval();
+  const auto rows = mixed_rows();
+  const std::vector<const Encoding*> same = {&rows[2], &rows[2], &rows[2]};
+  const EncoderOutput padded = model->forward(collate(same, model->config().pad_token_id));
+  const EncoderOutput packed = model->forward(collate_packed(same));
+  EXPECT_LT((padded.last_hidden_state.reshape({21, 8}) - packed.last_hidden_state).abs().max().item<double>(), 1e-5);
+}
+
 TEST_P(PackedModel, GradientsEqualPadded) {
   torch::manual_seed(4);
   BertModel model(tiny_config(GetParam()));
