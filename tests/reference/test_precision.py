@@ -1,8 +1,9 @@
 """bf16 mixed precision against fp32 on the packaged MiniLM and real SST-2 dev sentences.
 
-Measured bounds (docs/precision.md): hidden states after the last LayerNorm differ by a few 1e-2 at most on
-values of order 1 (bf16 keeps 8 mantissa bits), pooled embeddings keep a cosine similarity above 0.999, and a
-trained SST-2 adapter's predictions on the full dev set agree with fp32 on at least 99.5% of the sentences.
+Measured (docs/precision.md): hidden states after the last LayerNorm differ by at most 0.023 (mean 0.0019) on
+values of order 1 (bf16 keeps 8 mantissa bits), pooled embeddings keep a cosine similarity of 0.99997, and a
+briefly trained SST-2 adapter's predictions on the full dev set agree with fp32 on every sentence (logits within
+0.013). The bounds below leave a margin over those numbers; agreement must be at least 99.5%.
 fp32 itself is the reference-parity path (1e-5 against transformers, test_encoder.py)."""
 import csv
 
@@ -42,10 +43,10 @@ def test_bf16_hidden_states_stay_close_to_fp32(tmp_path):
     mask = out["fp32"]["attention_mask"].bool()
     diff = (out["fp32"]["last_hidden_state"] - out["bf16"]["last_hidden_state"]).abs()[mask]
     print(f"hidden states bf16 - fp32: max {diff.max():.4f}, mean {diff.mean():.5f}")
-    assert 0 < diff.max() < 0.25 and diff.mean() < 0.02
+    assert 0 < diff.max() < 0.1 and diff.mean() < 0.01  # measured 0.023 and 0.0019
     cosine = torch.nn.functional.cosine_similarity(out["fp32"]["pooler_output"], out["bf16"]["pooler_output"], dim=1)
     print(f"pooled cosine similarity: min {cosine.min():.5f}")
-    assert cosine.min() > 0.999
+    assert cosine.min() > 0.9995  # measured 0.99997
 
 
 def test_bf16_predictions_agree_with_fp32_on_sst2_dev(adapter, tmp_path):
@@ -62,7 +63,7 @@ def test_bf16_predictions_agree_with_fp32_on_sst2_dev(adapter, tmp_path):
                      for x, y in zip(a["logits"], b["logits"]))
     print(f"argmax agreement {agree:.4f}, max logit difference {logit_diff:.4f}")
     assert agree >= 0.995
-    assert logit_diff < 0.5
+    assert logit_diff < 0.1  # measured 0.013 (agreement 100%)
 
 
 def test_bad_device_and_precision_are_usage_errors(adapter):
