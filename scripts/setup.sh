@@ -11,7 +11,7 @@ SUDO=""
 
 # --- Debian packages: compiler toolchain and the C++ libraries -------------------------------------------------
 DEBS=(build-essential cmake ninja-build ccache pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-      libutf8proc-dev libpcre2-dev zlib1g-dev libcpp-httplib-dev)
+      libutf8proc-dev libpcre2-dev zlib1g-dev libcpp-httplib-dev libgloo-dev)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

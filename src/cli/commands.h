@@ -20,4 +20,9 @@ void setup_compare(CLI::App& app);
 void setup_explain(CLI::App& app);
 void setup_analyze(CLI::App& app);
 
+// Ends the program with `code` after its message was already printed (e.g. by the workers of --nproc).
+struct ExitStatus {
+  int code;
+};
+
 }  // namespace adapterbias::cli

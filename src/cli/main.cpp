@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include "cli/commands.h"
+#include "cli/launch.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -25,10 +26,13 @@ int main(int argc, char** argv) {
   adapterbias::cli::setup_compare(app);
   adapterbias::cli::setup_explain(app);
   adapterbias::cli::setup_analyze(app);
+  adapterbias::cli::set_program_arguments(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const adapterbias::cli::ExitStatus& status) {
+    return status.code;
   } catch (const adapterbias::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return static_cast<int>(e.exit_code());

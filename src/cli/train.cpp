@@ -1,8 +1,13 @@
 // adapterbias train --model DIR --task NAME --data DIR --out DIR [--method NAME] [...]: trains AdapterBias (or
 // another registered method: adapterbias-l0, bitfit, houlsby, lora, full, head) on a task and keeps the best adapter by the task's
 // metric. Method options come from their own flags (--share-alpha, --bottleneck, --lora-r, --lora-alpha, --l0,
-// --l0-init, --l0-gate-lr-scale).
+// --l0-init, --l0-gate-lr-scale). Checkpoints in OUT/checkpoint/ let `--resume OUT` continue an interrupted run;
+// `--nproc N` or torchrun's environment trains data-parallel.
+#include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 
@@ -12,11 +17,16 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "cli/launch.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "data/metrics.h"
 #include "model/checkpoint.h"
 #include "peft/adapter_file.h"
+#include "core/progress.h"
+#include "data/batching.h"
+#include "train/distributed.h"
+#include "train/train_state.h"
 #include "train/trainer.h"
 
 namespace adapterbias::cli {
@@ -41,7 +51,194 @@ struct TrainArgs {
   bool no_shuffle = false;
   RunArgs run;
   std::string layout = "packed";
+  double dev_fraction = 0.0;
+  std::string resume;
+  bool overwrite = false;
+  int nproc = 1;
+  double dist_timeout = 300.0;
 };
+
+// Run options that may be given again with --resume (everything else comes from the checkpoint).
+const std::vector<std::string> kResumeOptions = {"--resume", "--threads", "--device", "--precision", "--nproc",
+                                                 "--dist-timeout", "--save-every"};
+
+std::string absolute_path(const std::string& path) {
+  if (path.empty() || !std::filesystem::exists(path)) return path;  // e.g. a packaged model name
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// The run's arguments as the checkpoint keeps them for --resume, with paths made absolute so that the run can
+// be resumed from another folder.
+nlohmann::json command_json(const TrainArgs& a, const Compute& compute) {
+  const TrainOptions& t = a.train;
+  nlohmann::json json = {
+      {"model", absolute_path(a.model)}, {"task", a.data.task}, {"data", absolute_path(a.data.data)},
+      {"train_file", absolute_path(a.data.train_file)}, {"dev_file", absolute_path(a.data.dev_file)},
+      {"test_file", absolute_path(a.data.test_file)}, {"text_column", a.data.text_column},
+      {"text_pair_column", a.data.text_pair_column}, {"label_column", a.data.label_column},
+      {"id_column", a.data.id_column}, {"regression", a.data.regression}, {"skip_bad_rows", a.data.skip_bad_rows},
+      {"out", std::filesystem::absolute(a.out).lexically_normal().string()}, {"method", a.method},
+      {"share_alpha", a.share_alpha}, {"epochs", t.epochs}, {"batch_size", t.batch_size}, {"lr", t.lr},
+      {"max_length", t.max_length}, {"seed", t.seed}, {"warmup", t.warmup}, {"weight_decay", t.weight_decay},
+      {"max_grad_norm", t.max_grad_norm}, {"eval_every", t.eval_every}, {"max_steps", t.max_steps},
+      {"save_every", t.save_every}, {"early_stopping", t.early_stopping}, {"dropout", a.dropout},
+      {"max_train_examples", a.max_train_examples}, {"init_adapter", absolute_path(a.init_adapter)},
+      {"no_shuffle", a.no_shuffle}, {"layout", a.layout}, {"dev_fraction", a.dev_fraction},
+      {"threads", a.run.threads}, {"device", compute.device.str()}, {"precision", compute.bf16() ? "bf16" : "fp32"},
+      {"dist_timeout", a.dist_timeout}};
+  auto optional = [&](const char* key, const auto& value) {
+    if (value) json[key] = *value;
+  };
+  optional("bottleneck", a.bottleneck);
+  optional("lora_r", a.lora_r);
+  optional("lora_alpha", a.lora_alpha);
+  optional("l0", a.l0);
+  optional("l0_init", a.l0_init);
+  optional("l0_gate_lr_scale", a.l0_gate_lr_scale);
+  return json;
+}
+
+TrainArgs args_from_command(const nlohmann::json& json, const std::filesystem::path& source) {
+  TrainArgs a;
+  try {
+    a.model = json.at("model");
+    a.data.task = json.at("task");
+    a.data.data = json.at("data");
+    a.data.train_file = json.at("train_file");
+    a.data.dev_file = json.at("dev_file");
+    a.data.test_file = json.at("test_file");
+    a.data.text_column = json.at("text_column");
+    a.data.text_pair_column = json.at("text_pair_column");
+    a.data.label_column = json.at("label_column");
+    a.data.id_column = json.at("id_column");
+    a.data.regression = json.at("regression");
+    a.data.skip_bad_rows = json.at("skip_bad_rows");
+    a.out = json.at("out");
+    a.method = json.at("method");
+    a.share_alpha = json.at("share_alpha");
+    TrainOptions& t = a.train;
+    t.epochs = json.at("epochs");
+    t.batch_size = json.at("batch_size");
+    t.lr = json.at("lr");
+    t.max_length = json.at("max_length");
+    t.seed = json.at("seed");
+    t.warmup = json.at("warmup");
+    t.weight_decay = json.at("weight_decay");
+    t.max_grad_norm = json.at("max_grad_norm");
+    t.eval_every = json.at("eval_every");
+    t.max_steps = json.at("max_steps");
+    t.save_every = json.at("save_every");
+    t.early_stopping = json.at("early_stopping");
+    a.dropout = json.at("dropout");
+    a.max_train_examples = json.at("max_train_examples");
+    a.init_adapter = json.at("init_adapter");
+    a.no_shuffle = json.at("no_shuffle");
+    a.layout = json.at("layout");
+    a.dev_fraction = json.at("dev_fraction");
+    a.run.threads = json.at("threads");
+    a.run.device = json.at("device");
+    a.run.precision = json.at("precision");
+    a.dist_timeout = json.at("dist_timeout");
+    if (json.contains("bottleneck")) a.bottleneck = json.at("bottleneck").get<int64_t>();
+    if (json.contains("lora_r")) a.lora_r = json.at("lora_r").get<int64_t>();
+    if (json.contains("lora_alpha")) a.lora_alpha = json.at("lora_alpha").get<double>();
+    if (json.contains("l0")) a.l0 = json.at("l0").get<double>();
+    if (json.contains("l0_init")) a.l0_init = json.at("l0_init").get<double>();
+    if (json.contains("l0_gate_lr_scale")) a.l0_gate_lr_scale = json.at("l0_gate_lr_scale").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(fmt::format("{}: the checkpoint's command is incomplete: {}", source.string(), e.what()));
+  }
+  return a;
+}
+
+// --resume DIR: the arguments the run was started with, with the run options given now on top.
+TrainArgs resumed_args(const TrainArgs& given, const CLI::App& sub) {
+  for (const CLI::Option* option : sub.get_options()) {
+    if (option->count() == 0 || option->get_name().empty() || option->get_name() == "--help") continue;
+    if (std::find(kResumeOptions.begin(), kResumeOptions.end(), option->get_name()) == kResumeOptions.end())
+      throw InputError(fmt::format("--resume continues a run with the options it was started with; {} cannot be "
+                                   "given with it (only {})",
+                                   option->get_name(), fmt::join(kResumeOptions.begin() + 1, kResumeOptions.end(), ", ")));
+  }
+  const RunFiles files(given.resume);
+  if (!std::filesystem::exists(files.checkpoint()))
+    throw InputError(fmt::format("--resume {}: no checkpoint ({} is missing): nothing to resume", given.resume,
+                                 files.checkpoint().string()));
+  TrainArgs args = args_from_command(load_train_state(files.checkpoint()).command, files.checkpoint());
+  auto given_option = [&](const char* name) { return sub.get_option(name)->count() > 0; };
+  if (given_option("--threads")) args.run.threads = given.run.threads;
+  if (given_option("--device")) args.run.device = given.run.device;
+  if (given_option("--precision")) args.run.precision = given.run.precision;
+  if (given_option("--dist-timeout")) args.dist_timeout = given.dist_timeout;
+  if (given_option("--save-every")) args.train.save_every = given.train.save_every;
+  args.nproc = given.nproc;
+  args.out = given.resume;
+  args.resume = given.resume;
+  return args;
+}
+
+// The examples of `data` at `indices`, in that order.
+Dataset subset(const Dataset& data, const std::vector<int64_t>& indices) {
+  Dataset part = data;
+  part.examples.clear();
+  for (const int64_t i : indices) part.examples.push_back(data.examples[static_cast<size_t>(i)]);
+  return part;
+}
+
+// SIGINT/SIGTERM ask the trainer to checkpoint and stop; a second one ends the program at once.
+std::atomic<int> g_stop{0};
+
+void on_stop_signal(int signal) {
+  if (g_stop.exchange(signal) != 0) std::_Exit(128 + signal);
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// The progress bar of each epoch and a line per evaluation, on stderr.
+class ConsoleSink : public TrainSink {
+ public:
+  void epoch_started(int64_t epoch, int64_t steps) override {
+    epoch_ = epoch;
+    remaining_ = steps;
+    progress_ = std::make_unique<Progress>(steps, fmt::format("epoch {}", epoch));
+  }
+  void stepped(int64_t tokens, double running_loss) override {
+    --remaining_;
+    if (!progress_) progress_ = std::make_unique<Progress>(remaining_ + 1, fmt::format("epoch {}", epoch_));
+    progress_->advance(1, tokens, fmt::format("loss {:.4f}", running_loss));
+  }
+  void epoch_finished() override { progress_.reset(); }
+  void evaluating() override { progress_.reset(); }  // mid-epoch: the bar continues on a new line after it
+  void evaluated(const EvalRecord& record, bool best) override {
+    std::fprintf(stderr, "epoch %ld step %ld: train loss %.4f, dev %s%s\n", static_cast<long>(record.epoch),
+                 static_cast<long>(record.step), record.train_loss, record.dev.to_string().c_str(), best ? " (best)" : "");
+  }
+
+ private:
+  int64_t epoch_ = 0, remaining_ = 0;
+  std::unique_ptr<Progress> progress_;
+};
+
+std::vector<std::string> worker_arguments() {
+  std::vector<std::string> arguments;
+  const auto& all = program_arguments();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--nproc") {
+      ++i;
+    } else if (all[i].rfind("--nproc=", 0) != 0) {
+      arguments.push_back(all[i]);
+    }
+  }
+  return arguments;
+}
+
+
 
 // The chosen method's options from its flags. A flag given for a method that does not have it is an error
 // (each method's config rejects unknown fields, so only its own flags may reach it).
@@ -69,15 +266,36 @@ nlohmann::json method_options(const TrainArgs& args) {
   return options;
 }
 
-void run_train(TrainArgs args) {
+void run_train(TrainArgs args, const CLI::App& sub) {
+  if (!args.resume.empty()) args = resumed_args(args, sub);
+  if (args.model.empty() || args.out.empty()) throw InputError("train needs --model and --out (or --resume DIR)");
+  const std::optional<DistributedEnv> env = distributed_env([](const char* name) { return std::getenv(name); });
+  if (args.nproc > 1 && !env) throw ExitStatus{launch_workers(args.nproc, worker_arguments())};
+  const int rank = env ? env->rank : 0;
+  const bool rank0 = rank == 0;
+
   const Compute compute = apply_run_options(args.run);
   if (args.layout != "packed" && args.layout != "padded")
     throw InputError(fmt::format("--layout {}: not a batch layout (packed, padded)", args.layout));
   args.train.layout = args.layout == "packed" ? BatchLayout::packed : BatchLayout::padded;
   args.train.shuffle = !args.no_shuffle;
+  if (args.resume.empty()) claim_output(args.out, args.overwrite);
+  std::unique_ptr<ProcessGroup> group;
+  if (env && env->world_size > 1)
+    group = ProcessGroup::connect(*env, std::chrono::milliseconds(static_cast<int64_t>(args.dist_timeout * 1000)));
+
   const TaskSpec task = resolve_task(args.data);
-  const Dataset train = read_split(args.data, task, "train", args.max_train_examples);
-  const Dataset dev = read_split(args.data, task, "dev");
+  Dataset train = read_split(args.data, task, "train", args.max_train_examples);
+  Dataset dev;
+  if (args.dev_fraction > 0) {
+    const HoldOut split = hold_out(static_cast<int64_t>(train.size()), args.dev_fraction, args.train.seed);
+    dev = subset(train, split.dev);
+    train = subset(train, split.train);
+  } else if (args.data.is_glue() || !args.data.dev_file.empty()) {
+    dev = read_split(args.data, task, "dev");
+  } else if (args.train.early_stopping > 0) {
+    throw InputError("--early-stopping needs a dev set: --dev FILE or --dev-fraction F");
+  }
 
   Pretrained pretrained = load_pretrained(args.model);
   const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
@@ -111,12 +329,27 @@ void run_train(TrainArgs args) {
   const int64_t trainable = model.num_trainable();
   int64_t all = model.classifier->weight.numel() + model.classifier->bias.numel();  // backbone, injected, head
   for (const auto& p : model.backbone->parameters()) all += p.numel();
-  std::fprintf(stderr, "task %s: %zu train, %zu dev examples; method %s %s\n", task.name.c_str(), train.size(), dev.size(),
-               info.method.c_str(), info.method_options.dump().c_str());
-  std::fprintf(stderr, "trainable params: %ld || all params: %ld || trainable%%: %.4f\n", static_cast<long>(trainable),
-               static_cast<long>(all), 100.0 * trainable / all);
+  if (rank0) {
+    std::fprintf(stderr, "task %s: %zu train, %zu dev examples%s; method %s %s\n", task.name.c_str(), train.size(),
+                 dev.size(), args.dev_fraction > 0 ? " (dev held out of train)" : "", info.method.c_str(),
+                 info.method_options.dump().c_str());
+    std::fprintf(stderr, "trainable params: %ld || all params: %ld || trainable%%: %.4f\n", static_cast<long>(trainable),
+                 static_cast<long>(all), 100.0 * trainable / all);
+    if (dev.examples.empty())
+      std::fprintf(stderr, "no dev set (--dev FILE or --dev-fraction F): no evaluation; adapter.safetensors is the last\n");
+    if (group) std::fprintf(stderr, "data parallel: %d ranks (Gloo)\n", group->world_size());
+  }
 
-  const TrainResult result = train_task_model(model, *tokenizer, task, train, dev, args.train, info, args.out);
+  ConsoleSink console;
+  Trainer trainer(model, *tokenizer, task, train, dev, args.train, info, args.out, rank0 ? &console : nullptr,
+                  group.get(), command_json(args, compute));
+  if (!args.resume.empty()) {
+    trainer.resume();
+    if (rank0) std::fprintf(stderr, "resuming %s at step %ld\n", args.out.c_str(), static_cast<long>(trainer.step_count()));
+  }
+  install_stop_handlers();
+  const TrainResult result = trainer.run(&g_stop);
+  if (!rank0) return;
   const auto adapter_bytes = std::filesystem::file_size(result.adapter_path);
   uintmax_t backbone_bytes = 0;
   for (const char* f : {"model.safetensors", "pytorch_model.bin"})
@@ -127,12 +360,15 @@ void run_train(TrainArgs args) {
   nlohmann::json summary = {{"task", task.name},
                             {"best_step", result.best_step},
                             {"steps", result.steps},
+                            {"stopped_early", result.stopped_early},
                             {"train_seconds", result.seconds},
                             {"train_step_seconds", result.step_seconds},
                             {"train_tokens_per_s", result.tokens_per_second},
                             {"device", compute.device.str()},
                             {"precision", compute.bf16() ? "bf16" : "fp32"},
+                            {"world_size", group ? group->world_size() : 1},
                             {"adapter", result.adapter_path.string()},
+                            {"last_adapter", result.last_path.string()},
                             {"adapter_bytes", adapter_bytes},
                             {"backbone_bytes", backbone_bytes},
                             {"trainable_parameters", trainable},
@@ -146,14 +382,18 @@ void run_train(TrainArgs args) {
     summary["method_notes"] = notes;
     if (notes.contains("nonzero_parameters")) summary["nonzero_parameters"] = notes.at("nonzero_parameters");
   }
-  const Baseline baseline = constant_baseline(task, train.examples, dev.examples);
-  summary["baseline"] = baseline.description;
-  for (const auto& [name, value] : baseline.metrics.values) summary["baseline_dev_" + name] = value;
+  if (!dev.examples.empty()) {
+    const Baseline baseline = constant_baseline(task, train.examples, dev.examples);
+    summary["baseline"] = baseline.description;
+    for (const auto& [name, value] : baseline.metrics.values) summary["baseline_dev_" + name] = value;
+    std::fprintf(stderr, "best dev %s = %.4f (step %ld)%s; ", result.best.primary_name.c_str(), result.best.primary,
+                 static_cast<long>(result.best_step), result.stopped_early ? ", stopped early" : "");
+  }
   std::printf("%s\n", summary.dump(2).c_str());
-  std::fprintf(stderr, "best dev %s = %.4f (step %ld); adapter %s: %ju bytes, %.3f%% of the backbone's %ju bytes\n",
-               result.best.primary_name.c_str(), result.best.primary, static_cast<long>(result.best_step),
+  std::fprintf(stderr, "adapter %s: %ju bytes, %.3f%% of the backbone's %ju bytes; last: %s\n",
                result.adapter_path.c_str(), static_cast<uintmax_t>(adapter_bytes),
-               backbone_bytes ? 100.0 * adapter_bytes / backbone_bytes : 0.0, static_cast<uintmax_t>(backbone_bytes));
+               backbone_bytes ? 100.0 * adapter_bytes / backbone_bytes : 0.0, static_cast<uintmax_t>(backbone_bytes),
+               result.last_path.c_str());
 }
 
 }  // namespace
@@ -161,9 +401,11 @@ void run_train(TrainArgs args) {
 void setup_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "Train a task adapter (AdapterBias by default) on a frozen backbone");
-  sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm)")->required();
+  sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm)");
   add_data_options(sub, args->data);
-  sub->add_option("--out", args->out, "Output folder: adapter.safetensors, metrics.jsonl")->required();
+  sub->add_option("--out", args->out,
+                  "Output folder: adapter.safetensors (best by dev metric), last.safetensors, metrics.jsonl, "
+                  "checkpoint/");
   sub->add_option("--method", args->method,
                   fmt::format("PEFT method: {}", fmt::join(peft_method_names(), ", ")))->capture_default_str();
   sub->add_flag("--share-alpha", args->share_alpha,
@@ -203,7 +445,23 @@ void setup_train(CLI::App& app) {
   sub->add_option("--layout", args->layout,
                   "Batch layout: packed (real tokens only) or padded (each row padded to the batch's longest)")
       ->capture_default_str();
-  sub->callback([args] { run_train(*args); });
+  sub->add_option("--save-every", t.save_every, "Also write a checkpoint every N steps (0: at evaluations only)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--early-stopping", t.early_stopping, "Stop after N evaluations without a better dev metric (0: never)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--dev-fraction", args->dev_fraction,
+                  "Hold out this fraction of the training data (seeded by --seed) as the dev set");
+  sub->add_option("--resume", args->resume,
+                  "Continue the interrupted run in DIR from DIR/checkpoint, with the options it was started with")
+      ->type_name("DIR");
+  sub->add_flag("--overwrite", args->overwrite, "Replace an earlier run in --out");
+  sub->add_option("--nproc", args->nproc,
+                  "Data-parallel training on N local processes (Gloo); under torchrun the environment decides")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--dist-timeout", args->dist_timeout,
+                  "Seconds a data-parallel rank waits for the others (rendezvous and each step) before failing")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->callback([args, sub] { run_train(*args, *sub); });
 }
 
 }  // namespace adapterbias::cli

@@ -12,6 +12,9 @@ enum class ExitCode : int {
   kInput = 3,     // bad user input: a missing file, a malformed row, a bad flag value
   kFormat = 4,    // a file that does not parse: checkpoint, safetensors header, tokenizer.json, adapter
   kMismatch = 5,  // parts that are each valid but do not fit together: shapes, another backbone's adapter
+  kDistributed = 6,  // another rank of a data-parallel run failed, hung past the timeout, or never arrived
+  kDiverged = 7,     // training produced a NaN or infinite loss
+  // Stopped by a signal after writing a checkpoint: 128 + the signal's number (130 for SIGINT), as shells do.
 };
 
 class Error : public std::runtime_error {

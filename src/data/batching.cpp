@@ -1,6 +1,7 @@
 #include "data/batching.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -16,6 +17,21 @@ uint64_t uniform_below(std::mt19937_64& engine, uint64_t n) {
     const uint64_t r = engine();
     if (r >= threshold) return r % n;
   }
+}
+
+HoldOut hold_out(int64_t n, double fraction, uint64_t seed) {
+  if (!(fraction > 0.0 && fraction < 1.0))
+    throw InputError(fmt::format("--dev-fraction {}: expected a fraction strictly between 0 and 1", fraction));
+  if (n < 2) throw InputError(fmt::format("--dev-fraction: {} training example(s) cannot be split", n));
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::mt19937_64 engine(seed);
+  deterministic_shuffle(order, engine);
+  const auto dev_count = std::clamp<int64_t>(std::llround(fraction * static_cast<double>(n)), 1, n - 1);
+  HoldOut split{{order.begin() + dev_count, order.end()}, {order.begin(), order.begin() + dev_count}};
+  std::sort(split.train.begin(), split.train.end());
+  std::sort(split.dev.begin(), split.dev.end());
+  return split;
 }
 
 std::vector<Batch> plan_batches(std::span<const int64_t> lengths, const BatchPlanOptions& options) {

@@ -34,6 +34,13 @@ double padding_efficiency(std::span<const int64_t> lengths, std::span<const Batc
 // A uniform integer in [0, n) from the raw engine output, by rejection (no modulo bias); n >= 1.
 uint64_t uniform_below(std::mt19937_64& engine, uint64_t n);
 
+// A seeded held-out split: which of n examples go to dev (round(fraction * n), at least 1 and at most n - 1)
+// and which stay for training, each list in ascending order. InputError unless 0 < fraction < 1 and n >= 2.
+struct HoldOut {
+  std::vector<int64_t> train, dev;
+};
+HoldOut hold_out(int64_t n, double fraction, uint64_t seed);
+
 // Fisher-Yates shuffle driven by uniform_below: the same permutation for the same engine state everywhere.
 template <typename T>
 void deterministic_shuffle(std::vector<T>& items, std::mt19937_64& engine) {

@@ -2,18 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <csignal>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
-#include "core/error.h"
 #include "core/io.h"
-#include "core/progress.h"
 #include "data/batching.h"
 #include "model/collate.h"
+#include "train/distributed.h"
 #include "train/inference.h"
+#include "train/train_state.h"
 
 namespace adapterbias {
 namespace {
@@ -28,28 +29,53 @@ double schedule_factor(const TrainOptions& options, int64_t step, int64_t total_
   return std::max(0.0, (total_steps - step) / std::max(1.0, total_steps - warmup_steps));
 }
 
-at::Tensor loss_of(const at::Tensor& logits, const std::vector<const Example*>& examples, bool regression) {
+// The task loss with `reduction` (mean for one process; sum for ranks that each hold a share of the batch).
+at::Tensor loss_of(const at::Tensor& logits, const std::vector<const Example*>& examples, bool regression,
+                   at::Reduction::Reduction reduction = at::Reduction::Mean) {
   std::vector<int64_t> labels;
   std::vector<float> targets;
   for (const Example* e : examples) {
     labels.push_back(e->label);
     targets.push_back(static_cast<float>(e->target));
   }
-  if (regression) return at::mse_loss(logits.squeeze(-1), at::tensor(targets).to(logits.device()));
-  return at::cross_entropy_loss(logits, at::tensor(labels, at::kLong).to(logits.device()));
+  if (regression) return at::mse_loss(logits.squeeze(-1), at::tensor(targets).to(logits.device()), reduction);
+  return at::cross_entropy_loss(logits, at::tensor(labels, at::kLong).to(logits.device()), {}, reduction);
 }
 
 bool better(double candidate, double best) { return !std::isnan(candidate) && (std::isnan(best) || candidate > best); }
 
 // Scales the gradients of `params` so that their global L2 norm is at most max_norm, without reading the norm
 // back to the host (LibTorch's clip_grad_norm_ returns it as a double, which syncs a GPU every step).
-void clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+void clip_grad_norm(const std::vector<TrainableTensor>& params, double max_norm) {
   std::vector<at::Tensor> grads;
   for (const auto& p : params)
-    if (p.grad().defined()) grads.push_back(p.grad());
+    if (p.tensor.grad().defined()) grads.push_back(p.tensor.grad());
   if (grads.empty()) return;
   const at::Tensor total = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads)), 2.0);
   at::_foreach_mul_(grads, at::clamp_max(max_norm / (total + 1e-6), 1.0));
+}
+
+// FNV-1a over the token ids and lengths: resuming on other data is a mismatch, not a silent restart.
+std::string fingerprint(const std::vector<Encoding>& encodings) {
+  uint64_t hash = 1469598103934665603ULL;
+  auto mix = [&](uint64_t value) {
+    for (int i = 0; i < 8; ++i) hash = (hash ^ ((value >> (8 * i)) & 0xff)) * 1099511628211ULL;
+  };
+  for (const auto& e : encodings) {
+    mix(e.ids.size());
+    for (const auto id : e.ids) mix(static_cast<uint64_t>(id));
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+// A rank's share [begin, end) of n items: contiguous, in rank order, sizes differing by at most one.
+std::pair<size_t, size_t> share(size_t n, int rank, int world) {
+  return {n * rank / world, n * (rank + 1) / world};
+}
+
+// Data-parallel ranks draw dropout from their own streams: the same masks on every rank would correlate rows.
+void seed_rank_stream(uint64_t seed, int rank, int64_t step) {
+  at::manual_seed(seed + 1000003ULL * static_cast<uint64_t>(rank + 1) + 7919ULL * static_cast<uint64_t>(step));
 }
 
 }  // namespace
@@ -74,124 +100,388 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(const TaskModel& model, double l
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"epochs", epochs},         {"batch_size", batch_size}, {"lr", lr},
-          {"max_length", max_length}, {"seed", seed},             {"warmup", warmup},
-          {"weight_decay", weight_decay}, {"max_grad_norm", max_grad_norm}, {"eval_every", eval_every},
-          {"max_steps", max_steps},   {"shuffle", shuffle},
-          {"layout", layout == BatchLayout::packed ? "packed" : "padded"}};
+  nlohmann::json json = {{"epochs", epochs},         {"batch_size", batch_size}, {"lr", lr},
+                         {"max_length", max_length}, {"seed", seed},             {"warmup", warmup},
+                         {"weight_decay", weight_decay}, {"max_grad_norm", max_grad_norm}, {"eval_every", eval_every},
+                         {"max_steps", max_steps},   {"shuffle", shuffle},
+                         {"layout", layout == BatchLayout::packed ? "packed" : "padded"}};
+  if (early_stopping > 0) json["early_stopping"] = early_stopping;
+  return json;
 }
 
-TrainResult train_task_model(TaskModel& model, const Tokenizer& tokenizer, const TaskSpec& task, const Dataset& train,
-                             const Dataset& dev, const TrainOptions& options, AdapterInfo info,
-                             const std::filesystem::path& out_dir) {
-  if (train.examples.empty()) throw InputError(fmt::format("{}: no training examples", train.path.string()));
-  const int64_t pad_id = tokenizer.pad_token_id();
-  const std::vector<Encoding> train_enc = encode_examples(tokenizer, train.examples, options.max_length);
-  const std::vector<Encoding> dev_enc = encode_examples(tokenizer, dev.examples, options.max_length);
-  std::vector<int64_t> lengths;
-  for (const auto& e : train_enc) lengths.push_back(static_cast<int64_t>(e.ids.size()));
+bool RunFiles::hold_run() const {
+  for (const auto& path : {adapter(), last(), metrics(), checkpoint().parent_path()})
+    if (std::filesystem::exists(path)) return true;
+  return false;
+}
 
-  const int64_t steps_per_epoch = (static_cast<int64_t>(train_enc.size()) + options.batch_size - 1) / options.batch_size;
-  int64_t total_steps = steps_per_epoch * options.epochs;
-  if (options.max_steps > 0) total_steps = std::min(total_steps, options.max_steps);
-
-  auto optimizer = make_adamw(model, options.lr, options.weight_decay);
-  std::vector<double> base_lr;
-  for (auto& group : optimizer->param_groups())
-    base_lr.push_back(static_cast<torch::optim::AdamWOptions&>(group.options()).lr());
-  std::vector<at::Tensor> params;
-  for (const auto& t : model.trainable()) params.push_back(t.tensor);
-
-  info.training = options.to_json();
-  info.training["device"] = model.compute().device.str();
-  info.training["precision"] = model.compute().bf16() ? "bf16" : "fp32";
-  info.trainable_parameters = model.num_trainable();
-  info.backbone_parameters = model.num_backbone_parameters();
-  TrainResult result;
-  result.adapter_path = out_dir / "adapter.safetensors";
-  result.best.primary = std::nan("");
-  std::filesystem::create_directories(out_dir);
-  std::ofstream metrics_log(out_dir / "metrics.jsonl");
-
-  const c10::Device device = model.compute().device;
-  // The running loss stays on the device and is read back every log_every steps and at each evaluation.
-  at::Tensor loss_total = at::zeros({}, at::TensorOptions(at::kDouble).device(device));
-  int64_t loss_count = 0, step = 0, tokens = 0;
-  double shown_loss = std::nan("");
-  double step_seconds = 0.0;
-  const auto start = std::chrono::steady_clock::now();
-  auto evaluate = [&](int64_t epoch) {
-    EvalRecord record{epoch, step, loss_count ? loss_total.item<double>() / loss_count : std::nan(""), {}};
-    loss_total.zero_();
-    loss_count = 0;
-    const at::Tensor logits = predict_logits(model, dev_enc, options.eval_batch_size, pad_id, false, options.layout);
-    record.dev = score(task, logits, dev.examples);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    nlohmann::json line = {{"epoch", epoch}, {"step", step}, {"train_loss", record.train_loss},
-                           {"elapsed_s", seconds}, {"train_tokens_per_s", tokens / std::max(step_seconds, 1e-9)}};
-    for (const auto& [name, value] : record.dev.values) line["dev_" + name] = value;
-    metrics_log << line.dump() << "\n" << std::flush;
-    std::fprintf(stderr, "epoch %ld step %ld: train loss %.4f, dev %s\n", static_cast<long>(epoch), static_cast<long>(step),
-                 record.train_loss, record.dev.to_string().c_str());
-    if (result.history.empty() || better(record.dev.primary, result.best.primary)) {
-      result.best = record.dev;
-      result.best_step = step;
-      info.metrics = {{"split", "dev"}, {"step", step}, {"epoch", epoch}};
-      for (const auto& [name, value] : record.dev.values) info.metrics[name] = value;
-      result.adapter_metadata = save_adapter(result.adapter_path, model, info);
-    }
-    result.history.push_back(record);
-    model.train();
-  };
-
-  model.train();
-  for (int64_t epoch = 1; epoch <= options.epochs && step < total_steps; ++epoch) {
-    const auto batches = plan_batches(
-        lengths, BatchPlanOptions{.batch_size = options.batch_size, .shuffle = options.shuffle,
-                                  .seed = options.seed + static_cast<uint64_t>(epoch), .sort_by_length = options.shuffle});
-    Progress progress(std::min<int64_t>(static_cast<int64_t>(batches.size()), total_steps - step),
-                      fmt::format("epoch {}", epoch));
-    for (const auto& batch : batches) {
-      if (step >= total_steps) break;
-      std::vector<const Encoding*> rows;
-      std::vector<const Example*> examples;
-      int64_t batch_tokens = 0;
-      for (const int64_t i : batch) {
-        rows.push_back(&train_enc[i]);
-        examples.push_back(&train.examples[i]);
-        batch_tokens += lengths[i];
-      }
-      const double factor = schedule_factor(options, step, total_steps);
-      for (size_t g = 0; g < base_lr.size(); ++g)
-        static_cast<torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options()).lr(base_lr[g] * factor);
-      const auto step_start = std::chrono::steady_clock::now();
-      const at::Tensor logits = model.forward(collate(rows, pad_id, options.layout).to(device));
-      at::Tensor loss = loss_of(logits, examples, task.regression);
-      // The method's own loss term (adapterbias-l0: the gates' expected-L0 penalty); train_loss includes it.
-      if (const at::Tensor reg = model.method->regularization(model.backbone); reg.defined()) loss = loss + reg;
-      optimizer->zero_grad();
-      loss.backward();
-      if (options.max_grad_norm > 0) clip_grad_norm(params, options.max_grad_norm);
-      optimizer->step();
-      loss_total.add_(loss.detach());
-      step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-      ++step;
-      tokens += batch_tokens;
-      ++loss_count;
-      if (step % options.log_every == 0 || loss_count == 1) shown_loss = loss_total.item<double>() / loss_count;
-      progress.advance(1, batch_tokens, fmt::format("loss {:.4f}", shown_loss));
-      if (options.eval_every > 0 && step % options.eval_every == 0 && step < total_steps) {
-        progress.finish();
-        evaluate(epoch);
-      }
-    }
-    progress.finish();
-    evaluate(epoch);
+void claim_output(const std::filesystem::path& out, bool overwrite) {
+  std::error_code error;
+  if (std::filesystem::exists(out, error) && !std::filesystem::is_directory(out, error))
+    throw InputError(fmt::format("--out {}: is a file, not a folder", out.string()));
+  const RunFiles files(out);
+  if (files.hold_run()) {
+    if (!overwrite)
+      throw InputError(fmt::format("--out {}: holds an earlier run (adapter, metrics or checkpoint); continue it with "
+                                   "--resume {} or replace it with --overwrite",
+                                   out.string(), out.string()));
+    std::filesystem::remove_all(files.checkpoint().parent_path());
   }
-  result.steps = step;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.step_seconds = step_seconds;
-  result.tokens_per_second = tokens / std::max(step_seconds, 1e-9);
+  std::filesystem::create_directories(out);
+}
+
+Trainer::Trainer(TaskModel& model, const Tokenizer& tokenizer, TaskSpec task, const Dataset& train, const Dataset& dev,
+                 TrainOptions options, AdapterInfo info, std::filesystem::path out_dir, TrainSink* sink,
+                 ProcessGroup* group, nlohmann::json command)
+    : model_(model),
+      task_(std::move(task)),
+      train_(train),
+      dev_(dev),
+      options_(std::move(options)),
+      info_(std::move(info)),
+      files_(std::move(out_dir)),
+      sink_(sink ? sink : &default_sink_),
+      group_(group && group->world_size() > 1 ? group : nullptr),
+      command_(std::move(command)),
+      pad_id_(tokenizer.pad_token_id()) {
+  if (train_.examples.empty()) throw InputError(fmt::format("{}: no training examples", train_.path.string()));
+  train_enc_ = encode_examples(tokenizer, train_.examples, options_.max_length);
+  dev_enc_ = encode_examples(tokenizer, dev_.examples, options_.max_length);
+  for (const auto& e : train_enc_) lengths_.push_back(static_cast<int64_t>(e.ids.size()));
+  data_fingerprint_ = {{"train_examples", train_enc_.size()}, {"train_tokens", fingerprint(train_enc_)},
+                       {"dev_examples", dev_enc_.size()}, {"dev_tokens", fingerprint(dev_enc_)}};
+
+  const int64_t steps_per_epoch = (static_cast<int64_t>(train_enc_.size()) + options_.batch_size - 1) / options_.batch_size;
+  total_steps_ = steps_per_epoch * options_.epochs;
+  if (options_.max_steps > 0) total_steps_ = std::min(total_steps_, options_.max_steps);
+
+  trainable_ = model_.trainable();
+  if (group_) {
+    std::vector<at::Tensor> tensors;
+    for (const auto& t : trainable_) tensors.push_back(t.tensor);
+    group_->broadcast(tensors);
+    seed_rank_stream(options_.seed, group_->rank(), 0);
+  }
+  optimizer_ = make_adamw(model_, options_.lr, options_.weight_decay);
+  for (auto& g : optimizer_->param_groups()) base_lr_.push_back(static_cast<torch::optim::AdamWOptions&>(g.options()).lr());
+
+  info_.training = options_.to_json();
+  info_.training["device"] = model_.compute().device.str();
+  info_.training["precision"] = model_.compute().bf16() ? "bf16" : "fp32";
+  if (group_) info_.training["world_size"] = group_->world_size();
+  info_.trainable_parameters = model_.num_trainable();
+  info_.backbone_parameters = model_.num_backbone_parameters();
+  best_.primary = std::nan("");
+  loss_total_ = at::zeros({1}, at::TensorOptions(at::kDouble).device(model_.compute().device));
+  if (writes()) std::filesystem::create_directories(files_.dir);
+  model_.train();
+}
+
+Trainer::~Trainer() = default;
+
+bool Trainer::writes() const { return group_ == nullptr || group_->rank() == 0; }
+
+const std::vector<std::vector<int64_t>>& Trainer::plan() {
+  if (planned_epoch_ != epoch_) {
+    batches_ = plan_batches(lengths_, BatchPlanOptions{.batch_size = options_.batch_size, .shuffle = options_.shuffle,
+                                                       .seed = options_.seed + static_cast<uint64_t>(epoch_),
+                                                       .sort_by_length = options_.shuffle});
+    planned_epoch_ = epoch_;
+  }
+  return batches_;
+}
+
+double Trainer::read_loss(const at::Tensor& total, int64_t count, const char* when) const {
+  const double loss = total.item<double>() / static_cast<double>(count);
+  if (!std::isfinite(loss))
+    throw DivergedError(fmt::format("training loss is {} {} (step {}, lr {}): the run diverged; nothing from these "
+                                    "steps was saved (lower --lr or set --max-grad-norm)",
+                                    loss, when, step_, options_.lr));
+  return loss;
+}
+
+// One all-reduce per step over [gradients..., loss, stop votes]: the ranks average nothing themselves, each
+// rank's loss already carries its share of 1/batch, so the sum is the global batch's mean gradient.
+void Trainer::synchronise(at::Tensor& loss, double& stop_votes) {
+  std::vector<at::Tensor> parts;
+  for (const auto& t : trainable_) {
+    if (!t.tensor.grad().defined()) t.tensor.mutable_grad() = at::zeros_like(t.tensor);
+    parts.push_back(t.tensor.grad().reshape(-1).to(at::kCPU, at::kFloat));
+  }
+  parts.push_back(loss.detach().reshape(-1).to(at::kCPU, at::kFloat));
+  parts.push_back(at::full({1}, static_cast<float>(stop_votes)));
+  at::Tensor flat = at::cat(parts);
+  group_->all_reduce_sum(flat);
+  int64_t offset = 0;
+  for (const auto& t : trainable_) {
+    t.tensor.grad().copy_(flat.narrow(0, offset, t.tensor.numel()).view(t.tensor.sizes()));
+    offset += t.tensor.numel();
+  }
+  loss = flat.narrow(0, offset, 1).to(loss.device()).reshape({});
+  stop_votes = flat[offset + 1].item<double>();
+}
+
+void Trainer::step() {
+  const auto& batch = plan()[batch_in_epoch_];
+  const int world = group_ ? group_->world_size() : 1;
+  const auto [begin, end] = group_ ? share(batch.size(), group_->rank(), world) : std::pair<size_t, size_t>{0, batch.size()};
+  std::vector<const Encoding*> rows;
+  std::vector<const Example*> examples;
+  int64_t batch_tokens = 0;
+  for (size_t k = begin; k < end; ++k) {
+    rows.push_back(&train_enc_[batch[k]]);
+    examples.push_back(&train_.examples[batch[k]]);
+    batch_tokens += lengths_[batch[k]];
+  }
+  const double factor = schedule_factor(options_, step_, total_steps_);
+  for (size_t g = 0; g < base_lr_.size(); ++g)
+    static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[g].options()).lr(base_lr_[g] * factor);
+
+  const auto step_start = std::chrono::steady_clock::now();
+  const c10::Device device = model_.compute().device;
+  optimizer_->zero_grad();
+  at::Tensor loss;
+  if (!group_) {
+    loss = loss_of(model_.forward(collate(rows, pad_id_, options_.layout).to(device)), examples, task_.regression);
+  } else if (!rows.empty()) {
+    loss = loss_of(model_.forward(collate(rows, pad_id_, options_.layout).to(device)), examples, task_.regression,
+                   at::Reduction::Sum) / static_cast<double>(batch.size());
+  } else {
+    loss = at::zeros({}, at::TensorOptions(at::kFloat).device(device));  // a batch smaller than the world
+  }
+  // The method's own loss term (adapterbias-l0: the gates' expected-L0 penalty); train_loss includes it.
+  if (const at::Tensor reg = model_.method->regularization(model_.backbone); reg.defined())
+    loss = loss + (group_ ? reg / world : reg);
+  if (loss.requires_grad()) loss.backward();
+  double stop_votes = stop_ && stop_->load() != 0 ? 1.0 : 0.0;
+  if (group_) synchronise(loss, stop_votes);
+  stop_agreed_ = stop_votes > 0;
+  if (options_.max_grad_norm > 0) clip_grad_norm(trainable_, options_.max_grad_norm);
+  optimizer_->step();
+  loss_total_.add_(loss.detach());
+  step_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+  ++step_;
+  ++batch_in_epoch_;
+  tokens_ += batch_tokens;
+  ++loss_count_;
+  if (step_ % options_.log_every == 0 || loss_count_ == 1) shown_loss_ = read_loss(loss_total_, loss_count_, "at a read-back");
+  sink_->stepped(batch_tokens, shown_loss_);
+}
+
+EvalRecord Trainer::evaluate(int64_t epoch) {
+  EvalRecord record{epoch, step_, loss_count_ ? read_loss(loss_total_, loss_count_, "at an evaluation") : std::nan(""), {}};
+  loss_total_.zero_();
+  loss_count_ = 0;
+  sink_->evaluating();
+  at::Tensor logits;
+  if (!group_) {
+    logits = predict_logits(model_, dev_enc_, options_.eval_batch_size, pad_id_, false, options_.layout);
+  } else {
+    const auto [begin, end] = share(dev_enc_.size(), group_->rank(), group_->world_size());
+    const std::vector<Encoding> mine(dev_enc_.begin() + begin, dev_enc_.begin() + end);
+    logits = group_->all_gather_rows(predict_logits(model_, mine, options_.eval_batch_size, pad_id_, false, options_.layout));
+  }
+  record.dev = score(task_, logits, dev_.examples);
+  const double elapsed =
+      elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
+  nlohmann::json line = {{"epoch", epoch}, {"step", step_}, {"train_loss", record.train_loss},
+                         {"elapsed_s", elapsed}, {"train_tokens_per_s", tokens_ / std::max(step_seconds_, 1e-9)}};
+  for (const auto& [name, value] : record.dev.values) line["dev_" + name] = value;
+  metrics_.push_back(line);
+  const bool improved = !has_best_ || better(record.dev.primary, best_.primary);
+  if (improved) {
+    best_ = record.dev;
+    best_step_ = step_;
+    has_best_ = true;
+    evals_since_best_ = 0;
+    info_.metrics = {{"split", "dev"}, {"step", step_}, {"epoch", epoch}};
+    for (const auto& [name, value] : record.dev.values) info_.metrics[name] = value;
+    if (writes()) best_metadata_ = save_adapter(files_.adapter(), model_, info_);
+  } else {
+    ++evals_since_best_;
+  }
+  if (options_.early_stopping > 0 && evals_since_best_ >= options_.early_stopping) stopped_early_ = true;
+  if (writes()) {
+    std::string text;
+    for (const auto& l : metrics_) text += l.dump() + "\n";
+    write_file_atomic(files_.metrics(), text);
+  }
+  sink_->evaluated(record, improved);
+  model_.train();
+  save_checkpoint();
+  return record;
+}
+
+TrainState Trainer::state() const {
+  TrainState s;
+  s.step = step_;
+  s.total_steps = total_steps_;
+  s.epoch = epoch_;
+  s.batch_in_epoch = batch_in_epoch_;
+  s.loss_count = loss_count_;
+  s.tokens = tokens_;
+  s.evals_since_best = evals_since_best_;
+  s.step_seconds = step_seconds_;
+  s.elapsed_seconds =
+      elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
+  s.has_best = has_best_;
+  s.best = best_;
+  s.best_step = best_step_;
+  s.finished = finished_;
+  s.metrics = metrics_;
+  s.options = options_.to_json();
+  s.data = data_fingerprint_;
+  s.command = command_;
+  for (const auto& t : trainable_) {
+    s.trained.emplace_back(t.name, t.tensor.detach());
+    const auto it = optimizer_->state().find(t.tensor.unsafeGetTensorImpl());
+    if (it == optimizer_->state().end()) continue;
+    const auto& adamw = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    s.adamw[t.name] = {adamw.step(), adamw.exp_avg(), adamw.exp_avg_sq()};
+  }
+  auto generator = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    s.rng_cpu = generator.get_state();
+  }
+  s.loss_total = loss_total_.to(at::kCPU);
+  return s;
+}
+
+void Trainer::save_checkpoint() {
+  if (loss_count_ > 0) read_loss(loss_total_, loss_count_, "at a checkpoint");
+  if (writes()) save_train_state(files_.checkpoint(), state());
+  sink_->checkpointed(files_.checkpoint(), step_);
+}
+
+void Trainer::resume() {
+  const auto path = files_.checkpoint();
+  if (!std::filesystem::exists(path))
+    throw InputError(fmt::format("--resume {}: no checkpoint ({} is missing): nothing to resume", files_.dir.string(),
+                                 path.string()));
+  const TrainState s = load_train_state(path);
+  if (s.finished) throw InputError(fmt::format("--resume {}: the run finished at step {}; nothing to resume", files_.dir.string(), s.step));
+  if (s.options != options_.to_json())
+    throw MismatchError(fmt::format("{}: the checkpoint was made with options {} but this run has {}", path.string(),
+                                    s.options.dump(), options_.to_json().dump()));
+  if (s.data != data_fingerprint_)
+    throw MismatchError(fmt::format("{}: the checkpoint was made on other data ({}) than this run's ({})", path.string(),
+                                    s.data.dump(), data_fingerprint_.dump()));
+  if (s.total_steps != total_steps_)
+    throw MismatchError(fmt::format("{}: checkpoint planned {} steps, this run {}", path.string(), s.total_steps, total_steps_));
+  NamedTensors trained(s.trained.begin(), s.trained.end());
+  load_trainable(model_, trained, path.string());
+  for (const auto& t : trainable_) {
+    const auto it = s.adamw.find(t.name);
+    if (it == s.adamw.end()) continue;
+    const AdamWMoments& m = it->second;
+    if (!m.exp_avg.sizes().equals(t.tensor.sizes()) || !m.exp_avg_sq.sizes().equals(t.tensor.sizes()))
+      throw FormatError(fmt::format("{}: AdamW moments of '{}' have the wrong shape", path.string(), t.name));
+    auto adamw = std::make_unique<torch::optim::AdamWParamState>();
+    adamw->step(m.step);
+    adamw->exp_avg(m.exp_avg.to(t.tensor.options()));
+    adamw->exp_avg_sq(m.exp_avg_sq.to(t.tensor.options()));
+    optimizer_->state()[t.tensor.unsafeGetTensorImpl()] = std::move(adamw);
+  }
+  step_ = s.step;
+  epoch_ = s.epoch;
+  batch_in_epoch_ = s.batch_in_epoch;
+  loss_count_ = s.loss_count;
+  tokens_ = s.tokens;
+  evals_since_best_ = s.evals_since_best;
+  step_seconds_ = s.step_seconds;
+  elapsed_before_ = s.elapsed_seconds;
+  has_best_ = s.has_best;
+  best_ = s.best;
+  best_step_ = s.best_step;
+  metrics_ = s.metrics;
+  loss_total_.copy_(s.loss_total);
+  if (options_.early_stopping > 0 && evals_since_best_ >= options_.early_stopping) stopped_early_ = true;
+  if (has_best_) {
+    info_.metrics = {{"split", "dev"}, {"step", best_step_}};
+    for (const auto& [name, value] : best_.values) info_.metrics[name] = value;
+  }
+  if (group_) {
+    seed_rank_stream(options_.seed, group_->rank(), step_);
+  } else {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(s.rng_cpu);
+  }
+  if (batch_in_epoch_ > static_cast<int64_t>(plan().size()))
+    throw FormatError(fmt::format("{}: batch {} of epoch {} is past its plan", path.string(), batch_in_epoch_, epoch_));
+}
+
+TrainResult Trainer::run(const std::atomic<int>* stop) {
+  stop_ = stop;
+  session_start_ = std::chrono::steady_clock::now();
+  const bool evaluates = !dev_.examples.empty();
+  model_.train();
+  bool announced = false;
+  while (!done()) {
+    if (!announced)
+      sink_->epoch_started(epoch_, std::min<int64_t>(static_cast<int64_t>(plan().size()) - batch_in_epoch_, total_steps_ - step_));
+    announced = true;
+    step();
+    bool saved = false;
+    const int64_t epoch = epoch_;
+    const bool epoch_end = batch_in_epoch_ == static_cast<int64_t>(plan().size()) || step_ >= total_steps_;
+    if (epoch_end) {
+      sink_->epoch_finished();
+      ++epoch_;
+      batch_in_epoch_ = 0;
+      announced = false;
+    }
+    if (evaluates && (epoch_end || (options_.eval_every > 0 && step_ % options_.eval_every == 0))) {
+      evaluate(epoch);
+      saved = true;
+    } else if (options_.save_every > 0 && step_ % options_.save_every == 0) {
+      save_checkpoint();
+      saved = true;
+    }
+    if (stop_agreed_ && !done()) {
+      if (!saved) save_checkpoint();
+      const int signal = stop_ && stop_->load() ? stop_->load() : SIGTERM;
+      throw Interrupted(signal, fmt::format("stopped at step {} of {}; checkpoint {}; continue with --resume {}", step_,
+                                            total_steps_, files_.checkpoint().string(), files_.dir.string()));
+    }
+  }
+
+  finished_ = true;
+  AdapterInfo last = info_;
+  last.metrics = {{"step", step_}};
+  if (!metrics_.empty() && metrics_.back().value("step", int64_t{-1}) == step_) {
+    last.metrics = {{"split", "dev"}, {"step", step_}};
+    for (const auto& [key, value] : metrics_.back().items())
+      if (key.rfind("dev_", 0) == 0) last.metrics[key.substr(4)] = value;
+  }
+  TrainResult result;
+  result.adapter_path = files_.adapter();
+  result.last_path = files_.last();
+  if (writes()) {
+    save_adapter(files_.last(), model_, last);
+    if (!evaluates) {
+      result.adapter_metadata = save_adapter(files_.adapter(), model_, last);
+    } else if (!best_metadata_.is_null()) {
+      result.adapter_metadata = best_metadata_;
+    } else {  // the best was kept before this run was resumed
+      result.adapter_metadata = read_adapter(files_.adapter()).info.to_json();
+    }
+  }
+  save_checkpoint();
+  int64_t tokens = tokens_;
+  if (group_) {  // throughput of the whole group: every rank's tokens over rank 0's step time
+    at::Tensor all = at::tensor({static_cast<double>(tokens_)}, at::kDouble);
+    group_->all_reduce_sum(all);
+    tokens = static_cast<int64_t>(all.item<double>());
+  }
+  result.best = best_;
+  result.best_step = best_step_;
+  result.steps = step_;
+  result.stopped_early = stopped_early_;
+  result.seconds = elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
+  result.step_seconds = step_seconds_;
+  result.tokens_per_second = tokens / std::max(step_seconds_, 1e-9);
   return result;
 }
 
