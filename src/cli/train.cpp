@@ -367,6 +367,8 @@ void run_train(TrainArgs args, const CLI::App& sub) {
                             {"device", compute.device.str()},
                             {"precision", compute.bf16() ? "bf16" : "fp32"},
                             {"world_size", group ? group->world_size() : 1},
+                            {"allreduce_seconds", result.allreduce_seconds},
+                            {"allreduce_bytes_per_step", result.allreduce_bytes_per_step},
                             {"adapter", result.adapter_path.string()},
                             {"last_adapter", result.last_path.string()},
                             {"adapter_bytes", adapter_bytes},

@@ -211,7 +211,10 @@ void Trainer::synchronise(at::Tensor& loss, double& stop_votes) {
   parts.push_back(loss.detach().reshape(-1).to(at::kCPU, at::kFloat));
   parts.push_back(at::full({1}, static_cast<float>(stop_votes)));
   at::Tensor flat = at::cat(parts);
+  const auto start = std::chrono::steady_clock::now();
   group_->all_reduce_sum(flat);
+  allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  allreduce_bytes_ = flat.numel() * static_cast<int64_t>(flat.element_size());
   int64_t offset = 0;
   for (const auto& t : trainable_) {
     t.tensor.grad().copy_(flat.narrow(0, offset, t.tensor.numel()).view(t.tensor.sizes()));
@@ -481,6 +484,8 @@ TrainResult Trainer::run(const std::atomic<int>* stop) {
   result.stopped_early = stopped_early_;
   result.seconds = elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
   result.step_seconds = step_seconds_;
+  result.allreduce_seconds = allreduce_seconds_;
+  result.allreduce_bytes_per_step = allreduce_bytes_;
   result.tokens_per_second = tokens / std::max(step_seconds_, 1e-9);
   return result;
 }

@@ -65,6 +65,10 @@ struct TrainResult {
   double seconds = 0.0;            // the whole run, evaluations included (over all sessions of a resumed run)
   double step_seconds = 0.0;       // the training steps alone
   double tokens_per_second = 0.0;  // real (non-padding) training tokens per second of the training steps
+  // Data parallel: time in the per-step gradient all-reduce on rank 0 (this session; waiting for slower ranks
+  // included) and the bytes each rank sends into it per step.
+  double allreduce_seconds = 0.0;
+  int64_t allreduce_bytes_per_step = 0;
   std::filesystem::path adapter_path;  // the best by dev metric, or the last when there is no dev set
   std::filesystem::path last_path;
   nlohmann::json adapter_metadata;  // what save_adapter stored in adapter_path
@@ -178,7 +182,8 @@ class Trainer {
   std::vector<std::vector<int64_t>> batches_;
   at::Tensor loss_total_;  // on the device, read back every log_every steps
   int64_t loss_count_ = 0, tokens_ = 0, evals_since_best_ = 0, best_step_ = 0;
-  double shown_loss_ = 0.0, step_seconds_ = 0.0, elapsed_before_ = 0.0;
+  double shown_loss_ = 0.0, step_seconds_ = 0.0, elapsed_before_ = 0.0, allreduce_seconds_ = 0.0;
+  int64_t allreduce_bytes_ = 0;
   bool has_best_ = false, stopped_early_ = false, finished_ = false, stop_agreed_ = false;
   MetricResult best_;
   std::vector<nlohmann::json> metrics_;

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "test_util.h"
 
 namespace adapterbias {
@@ -115,6 +116,23 @@ TEST(BatchPlan, EdgeCases) {
   EXPECT_TRUE(plan_batches(std::vector<int64_t>{}, {.batch_size = 4}).empty());
   EXPECT_EQ(plan_batches(std::vector<int64_t>{5}, {.batch_size = 4}), (std::vector<Batch>{{0}}));
   EXPECT_THROW_WITH(plan_batches(std::vector<int64_t>{1}, {.batch_size = 0}), InputError, "batch size", "found 0");
+}
+
+TEST(HoldOut, SeededDisjointAndComplete) {
+  const HoldOut a = hold_out(101, 0.1, 7), b = hold_out(101, 0.1, 7), c = hold_out(101, 0.1, 8);
+  EXPECT_EQ(a.dev, b.dev);
+  EXPECT_NE(a.dev, c.dev);
+  EXPECT_EQ(a.dev.size(), 10u);
+  std::vector<int64_t> all = a.train;
+  all.insert(all.end(), a.dev.begin(), a.dev.end());
+  std::sort(all.begin(), all.end());
+  for (int64_t i = 0; i < 101; ++i) EXPECT_EQ(all[static_cast<size_t>(i)], i);
+  EXPECT_TRUE(std::is_sorted(a.dev.begin(), a.dev.end()));
+  EXPECT_EQ(hold_out(3, 0.01, 1).dev.size(), 1u);  // at least one, at most n - 1
+  EXPECT_EQ(hold_out(3, 0.99, 1).dev.size(), 2u);
+  EXPECT_THROW(hold_out(10, 0.0, 1), InputError);
+  EXPECT_THROW(hold_out(10, 1.0, 1), InputError);
+  EXPECT_THROW(hold_out(1, 0.5, 1), InputError);
 }
 
 }  // namespace
