@@ -75,7 +75,7 @@ def short_training(args, model_dir: Path, out: Path):
     (out / "toy.csv").write_text("\n".join(rows) + "\n")
     proc = subprocess.run([args.bin, "train", "--model", model_dir, "--task", "toy", "--train", out / "toy.csv",
                            "--dev", out / "toy.csv", "--max-train-examples", "2000", "--epochs", "1", "--lr", "1e-3",
-                           "--device", "cuda", "--precision", "bf16", "--out", out / "toy-run", "--seed", "1"],
+                           "--device", "cuda", "--precision", "bf16", "--out", out / "toy-run", "--seed", "1", "--overwrite"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"GPU training failed:\n{proc.stderr[-3000:]}")

@@ -42,7 +42,7 @@ def main():
             rows.append(json.loads((out / "summary.json").read_text()))
             continue
         cmd = [args.bin, "train", "--model", "minilm", "--task", task, "--data", args.glue, "--out", str(out),
-               "--lr", args.lr, "--threads", args.threads, *extra]
+               "--lr", args.lr, "--threads", args.threads, "--overwrite", *extra]
         print("$", " ".join(cmd), flush=True)
         start = time.time()
         proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -23,7 +23,7 @@ def run(args, precision, seed):
         return json.loads(summary_path.read_text())
     cmd = [args.bin, "train", "--model", "minilm", "--task", "sst-2", "--data", args.glue, "--out", str(out),
            "--max-train-examples", str(args.rows), "--epochs", "2", "--lr", "1e-3", "--seed", str(seed),
-           "--threads", str(args.threads), "--precision", precision]
+           "--threads", str(args.threads), "--precision", precision, "--overwrite"]
     start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

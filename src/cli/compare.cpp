@@ -329,7 +329,10 @@ void run_compare(const CompareArgs& args) {
     std::fprintf(stderr, "compare: %s seed %lu (lr %g) ...\n", rows[child.row].method.c_str(),
                  static_cast<unsigned long>(child.seed), rows[child.row].lr);
     std::filesystem::remove(child.dir / "args.json");
-    child.pid = spawn_child(child.args, child.dir);
+    // The run folders are compare's own: an unfinished earlier run in one is replaced.
+    std::vector<std::string> train_args = child.args;
+    train_args.push_back("--overwrite");
+    child.pid = spawn_child(train_args, child.dir);
     running.emplace(child.pid, child);
   }
   while (!running.empty()) wait_one();

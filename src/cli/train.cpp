@@ -267,6 +267,7 @@ nlohmann::json method_options(const TrainArgs& args) {
 }
 
 void run_train(TrainArgs args, const CLI::App& sub) {
+  install_stop_handlers();  // from here on a stop request is honoured at the first step
   if (!args.resume.empty()) args = resumed_args(args, sub);
   if (args.model.empty() || args.out.empty()) throw InputError("train needs --model and --out (or --resume DIR)");
   const std::optional<DistributedEnv> env = distributed_env([](const char* name) { return std::getenv(name); });
@@ -347,7 +348,6 @@ void run_train(TrainArgs args, const CLI::App& sub) {
     trainer.resume();
     if (rank0) std::fprintf(stderr, "resuming %s at step %ld\n", args.out.c_str(), static_cast<long>(trainer.step_count()));
   }
-  install_stop_handlers();
   const TrainResult result = trainer.run(&g_stop);
   if (!rank0) return;
   const auto adapter_bytes = std::filesystem::file_size(result.adapter_path);

@@ -105,18 +105,15 @@ def test_resume_after_sigkill_is_bit_identical(glue, uninterrupted, tmp_path):
 def test_ctrl_c_writes_a_checkpoint_then_resume_finishes(glue, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "run"
-    proc = popen(train_args(glue, out, "--save-every", "1000"))
-    # Interrupt during the first epoch, after the first progress line.
-    deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        break
+    proc = popen(train_args(glue, out, "--save-every", "5"))
+    wait_for_checkpoint(out, 5, proc)  # training has started: Ctrl-C now reaches the trainer
+    proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "continue with --resume" in stderr
     step = checkpoint_step(out)
-    assert 0 <= step < 2 * STEPS_PER_EPOCH
+    assert 5 <= step < 2 * STEPS_PER_EPOCH
+    assert f"stopped at step {step} of {2 * STEPS_PER_EPOCH}" in stderr
     run_cli("train", "--resume", out)
     tensors_equal(full / "adapter.safetensors", out / "adapter.safetensors")
     tensors_equal(full / "last.safetensors", out / "last.safetensors")
