@@ -102,9 +102,14 @@ def ddp_row(spec):
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
     start = time.perf_counter()
-    mp.start_processes(ddp_worker, args=(spec, port, queue), nprocs=spec["world"], start_method="spawn", join=True)
-    wall = time.perf_counter() - start
+    context = mp.start_processes(ddp_worker, args=(spec, port, queue), nprocs=spec["world"], start_method="spawn",
+                                 join=False)
     out = queue.get()
+    wall = time.perf_counter() - start
+    # A finished worker sometimes hangs in interpreter shutdown (Gloo and tokenizer threads): give them a while.
+    if not context.join(timeout=30):
+        for process in context.processes:
+            process.kill()
     return {"tokens_per_s": out["tokens"] / out["step_s"], "wall_s": wall, "steps": out["steps"],
             "allreduce": "DDP buckets"}
 

@@ -185,11 +185,13 @@ Dataset subset(const Dataset& data, const std::vector<int64_t>& indices) {
   return part;
 }
 
-// SIGINT/SIGTERM ask the trainer to checkpoint and stop; a second one ends the program at once.
+// SIGINT/SIGTERM ask the trainer to checkpoint and stop; a second Ctrl-C ends the program at once. (A SIGTERM
+// after a Ctrl-C is the --nproc launcher passing the same stop on: it changes nothing.)
 std::atomic<int> g_stop{0};
 
 void on_stop_signal(int signal) {
-  if (g_stop.exchange(signal) != 0) std::_Exit(128 + signal);
+  int first = 0;
+  if (!g_stop.compare_exchange_strong(first, signal) && first == SIGINT && signal == SIGINT) std::_Exit(128 + signal);
 }
 
 void install_stop_handlers() {

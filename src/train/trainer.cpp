@@ -293,6 +293,7 @@ EvalRecord Trainer::evaluate(int64_t epoch) {
   metrics_.push_back(line);
   const bool improved = !has_best_ || better(record.dev.primary, best_.primary);
   if (improved) {
+    ensure_finite("at an evaluation");
     best_ = record.dev;
     best_step_ = step_;
     has_best_ = true;
@@ -351,8 +352,18 @@ TrainState Trainer::state() const {
   return s;
 }
 
+void Trainer::ensure_finite(const char* when) const {
+  std::vector<at::Tensor> finite;
+  for (const auto& t : trainable_) finite.push_back(at::isfinite(t.tensor).all());
+  if (!at::stack(finite).all().item<bool>())
+    throw DivergedError(fmt::format("trained tensors hold NaN or infinite values {} (step {}, lr {}): the run diverged; "
+                                    "nothing from these steps was saved (lower --lr or set --max-grad-norm)",
+                                    when, step_, options_.lr));
+}
+
 void Trainer::save_checkpoint() {
   if (loss_count_ > 0) read_loss(loss_total_, loss_count_, "at a checkpoint");
+  ensure_finite("at a checkpoint");
   if (writes()) save_train_state(files_.checkpoint(), state());
   sink_->checkpointed(files_.checkpoint(), step_);
 }
@@ -461,6 +472,7 @@ TrainResult Trainer::run(const std::atomic<int>* stop) {
   TrainResult result;
   result.adapter_path = files_.adapter();
   result.last_path = files_.last();
+  ensure_finite("at the end");
   if (writes()) {
     save_adapter(files_.last(), model_, last);
     if (!evaluates) {

@@ -153,6 +153,7 @@ class Trainer {
   const std::vector<std::vector<int64_t>>& plan();
   void synchronise(at::Tensor& loss, double& stop_votes);
   double read_loss(const at::Tensor& total, int64_t count, const char* when) const;
+  void ensure_finite(const char* when) const;  // DivergedError when a trained tensor is NaN or infinite
   TrainState state() const;
   bool writes() const;
 

@@ -241,3 +241,12 @@ def test_a_dead_rank_stops_the_other_and_resume_finishes(glue, tmp_path):
     resumed = run_cli("train", "--resume", out, "--threads", "1")
     assert json.loads(resumed.stdout)["steps"] == 64
     assert (out / "adapter.safetensors").exists() and (out / "last.safetensors").exists()
+
+
+def test_a_diverged_run_stops_and_saves_nothing(glue, tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("train", "--model", minilm_dir(), "--task", "sst2", "--data", glue, "--max-train-examples", "64",
+                   "--batch-size", "16", "--max-steps", "3", "--lr", "1e30", "--threads", "1", "--out", out, check=False)
+    assert proc.returncode == 7, proc.stderr
+    assert "the run diverged" in proc.stderr
+    assert not (out / "adapter.safetensors").exists() and not (out / "checkpoint").exists()
