@@ -1,8 +1,5 @@
 #include "cli/launch.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "train/distributed.h"
 
 extern char** environ;
 
@@ -28,21 +26,6 @@ std::vector<std::string> g_arguments;
 std::atomic<int> g_signal{0};
 
 void on_signal(int signal) { g_signal.store(signal); }
-
-// A port that was free a moment ago on loopback (the kernel picks it); rank 0's store binds it.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof(address);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0)
-    throw InputError("--nproc: no free TCP port on 127.0.0.1 for the rendezvous");
-  const int port = ntohs(address.sin_port);
-  ::close(fd);
-  return port;
-}
 
 std::string describe(int status) {
   if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -57,7 +40,7 @@ void set_program_arguments(int argc, char** argv) { g_arguments.assign(argv, arg
 const std::vector<std::string>& program_arguments() { return g_arguments; }
 
 int launch_workers(int workers, const std::vector<std::string>& arguments) {
-  const int port = free_port();
+  const int port = free_loopback_port();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::string> base_env;
   auto is_launch_variable = [](const std::string& entry) {

@@ -1,5 +1,10 @@
 #include "train/distributed.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <future>
@@ -39,6 +44,19 @@ std::string first_line(const std::exception& e) {
 bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
 }  // namespace
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  const bool bound = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!bound) throw InputError("no free TCP port on 127.0.0.1 for a local rendezvous");
+  return ntohs(address.sin_port);
+}
 
 std::optional<DistributedEnv> distributed_env(const std::function<const char*(const char*)>& getenv) {
   const char* world = getenv("WORLD_SIZE");

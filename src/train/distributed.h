@@ -38,6 +38,9 @@ struct DistributedEnv {
 // InputError naming the variable when a value is malformed or inconsistent.
 std::optional<DistributedEnv> distributed_env(const std::function<const char*(const char*)>& getenv);
 
+// A TCP port that is free on 127.0.0.1 now (the kernel picks it), for a local rendezvous; InputError if none.
+int free_loopback_port();
+
 class ProcessGroup {
  public:
   // Rendezvous of all ranks; DistributedError when it does not complete within `timeout`, which also bounds

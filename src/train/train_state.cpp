@@ -45,17 +45,17 @@ void save_train_state(const std::filesystem::path& path, const TrainState& state
   tensors.emplace_back("loss_total", state.loss_total);
   std::vector<std::string> trained_names;
   for (const auto& [name, tensor] : state.trained) trained_names.push_back(name);
-  const nlohmann::json meta = {
-      {"format_version", kTrainStateVersion}, {"step", state.step},
-      {"total_steps", state.total_steps},     {"epoch", state.epoch},
-      {"batch_in_epoch", state.batch_in_epoch}, {"loss_count", state.loss_count},
-      {"tokens", state.tokens},               {"evals_since_best", state.evals_since_best},
-      {"step_seconds", state.step_seconds},   {"elapsed_seconds", state.elapsed_seconds},
-      {"has_best", state.has_best},           {"best", metric_to_json(state.best)},
-      {"best_step", state.best_step},         {"finished", state.finished},
-      {"metrics", state.metrics},             {"options", state.options},
-      {"data", state.data},                   {"command", state.command},
-      {"trained", trained_names},             {"adamw_steps", adamw_steps}};
+  const TrainProgress& p = state.progress;
+  const nlohmann::json progress = {
+      {"step", p.step},         {"total_steps", p.total_steps}, {"epoch", p.epoch},
+      {"batch_in_epoch", p.batch_in_epoch}, {"loss_count", p.loss_count}, {"tokens", p.tokens},
+      {"evals_since_best", p.evals_since_best}, {"step_seconds", p.step_seconds},
+      {"elapsed_seconds", p.elapsed_seconds}, {"has_best", p.has_best}, {"best", metric_to_json(p.best)},
+      {"best_step", p.best_step}, {"finished", p.finished}, {"metrics", p.metrics}};
+  const nlohmann::json meta = {{"format_version", kTrainStateVersion}, {"progress", progress},
+                               {"options", state.options},             {"data", state.data},
+                               {"command", state.command},             {"trained", trained_names},
+                               {"adamw_steps", adamw_steps}};
   save_safetensors(path, tensors, {{kMetadataKey, meta.dump()}});
 }
 
@@ -82,20 +82,26 @@ TrainState load_train_state(const std::filesystem::path& path) {
     if (get("format_version").get<int>() != kTrainStateVersion)
       throw FormatError(fmt::format("{}: checkpoint format version {} (this build reads {})", path.string(),
                                     meta.at("format_version").dump(), kTrainStateVersion));
-    state.step = get("step").get<int64_t>();
-    state.total_steps = get("total_steps").get<int64_t>();
-    state.epoch = get("epoch").get<int64_t>();
-    state.batch_in_epoch = get("batch_in_epoch").get<int64_t>();
-    state.loss_count = get("loss_count").get<int64_t>();
-    state.tokens = get("tokens").get<int64_t>();
-    state.evals_since_best = get("evals_since_best").get<int64_t>();
-    state.step_seconds = number(get("step_seconds"));
-    state.elapsed_seconds = number(get("elapsed_seconds"));
-    state.has_best = get("has_best").get<bool>();
-    state.best = metric_from_json(get("best"));
-    state.best_step = get("best_step").get<int64_t>();
-    state.finished = get("finished").get<bool>();
-    state.metrics = get("metrics").get<std::vector<nlohmann::json>>();
+    const nlohmann::json& progress = get("progress");
+    auto field_of = [&](const char* key) -> const nlohmann::json& {
+      field = fmt::format("progress.{}", key);
+      return progress.at(key);
+    };
+    TrainProgress& p = state.progress;
+    p.step = field_of("step").get<int64_t>();
+    p.total_steps = field_of("total_steps").get<int64_t>();
+    p.epoch = field_of("epoch").get<int64_t>();
+    p.batch_in_epoch = field_of("batch_in_epoch").get<int64_t>();
+    p.loss_count = field_of("loss_count").get<int64_t>();
+    p.tokens = field_of("tokens").get<int64_t>();
+    p.evals_since_best = field_of("evals_since_best").get<int64_t>();
+    p.step_seconds = number(field_of("step_seconds"));
+    p.elapsed_seconds = number(field_of("elapsed_seconds"));
+    p.has_best = field_of("has_best").get<bool>();
+    p.best = metric_from_json(field_of("best"));
+    p.best_step = field_of("best_step").get<int64_t>();
+    p.finished = field_of("finished").get<bool>();
+    p.metrics = field_of("metrics").get<std::vector<nlohmann::json>>();
     state.options = get("options");
     state.data = get("data");
     state.command = get("command");
@@ -113,9 +119,10 @@ TrainState load_train_state(const std::filesystem::path& path) {
       state.loss_total.numel() != 1)
     throw FormatError(fmt::format("{}: checkpoint tensors 'rng/cpu' (U8) or 'loss_total' (F64, 1 value) malformed",
                                   path.string()));
-  if (state.step < 0 || state.step > state.total_steps || state.epoch < 1 || state.batch_in_epoch < 0)
+  const TrainProgress& p = state.progress;
+  if (p.step < 0 || p.step > p.total_steps || p.epoch < 1 || p.batch_in_epoch < 0)
     throw FormatError(fmt::format("{}: checkpoint position (epoch {}, batch {}, step {} of {}) is impossible",
-                                  path.string(), state.epoch, state.batch_in_epoch, state.step, state.total_steps));
+                                  path.string(), p.epoch, p.batch_in_epoch, p.step, p.total_steps));
   return state;
 }
 

@@ -22,13 +22,14 @@ struct AdamWMoments {
   at::Tensor exp_avg, exp_avg_sq;
 };
 
-struct TrainState {
+// Where a run is and what it has measured so far: the same on every rank.
+struct TrainProgress {
   int64_t step = 0;            // optimiser steps done
   int64_t total_steps = 0;
   int64_t epoch = 1;           // the epoch in progress (1-based)
   int64_t batch_in_epoch = 0;  // batches of that epoch's plan already done
   int64_t loss_count = 0;      // steps in the running loss since the last evaluation
-  int64_t tokens = 0;          // real training tokens so far
+  int64_t tokens = 0;          // real training tokens so far (this rank's)
   int64_t evals_since_best = 0;
   double step_seconds = 0.0;
   double elapsed_seconds = 0.0;
@@ -37,6 +38,10 @@ struct TrainState {
   int64_t best_step = 0;
   bool finished = false;
   std::vector<nlohmann::json> metrics;  // the lines of metrics.jsonl so far
+};
+
+struct TrainState {
+  TrainProgress progress;
   nlohmann::json options;               // TrainOptions::to_json of the run; resuming checks it
   nlohmann::json data;                  // fingerprint of the training and dev data
   nlohmann::json command;               // how the caller started the run (the CLI's arguments), kept as given

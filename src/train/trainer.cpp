@@ -152,8 +152,8 @@ Trainer::Trainer(TaskModel& model, const Tokenizer& tokenizer, TaskSpec task, co
                        {"dev_examples", dev_enc_.size()}, {"dev_tokens", fingerprint(dev_enc_)}};
 
   const int64_t steps_per_epoch = (static_cast<int64_t>(train_enc_.size()) + options_.batch_size - 1) / options_.batch_size;
-  total_steps_ = steps_per_epoch * options_.epochs;
-  if (options_.max_steps > 0) total_steps_ = std::min(total_steps_, options_.max_steps);
+  progress_.total_steps = steps_per_epoch * options_.epochs;
+  if (options_.max_steps > 0) progress_.total_steps = std::min(progress_.total_steps, options_.max_steps);
 
   trainable_ = model_.trainable();
   if (group_) {
@@ -171,7 +171,7 @@ Trainer::Trainer(TaskModel& model, const Tokenizer& tokenizer, TaskSpec task, co
   if (group_) info_.training["world_size"] = group_->world_size();
   info_.trainable_parameters = model_.num_trainable();
   info_.backbone_parameters = model_.num_backbone_parameters();
-  best_.primary = std::nan("");
+  progress_.best.primary = std::nan("");
   loss_total_ = at::zeros({1}, at::TensorOptions(at::kDouble).device(model_.compute().device));
   if (writes()) std::filesystem::create_directories(files_.dir);
   model_.train();
@@ -182,11 +182,11 @@ Trainer::~Trainer() = default;
 bool Trainer::writes() const { return group_ == nullptr || group_->rank() == 0; }
 
 const std::vector<std::vector<int64_t>>& Trainer::plan() {
-  if (planned_epoch_ != epoch_) {
+  if (planned_epoch_ != progress_.epoch) {
     batches_ = plan_batches(lengths_, BatchPlanOptions{.batch_size = options_.batch_size, .shuffle = options_.shuffle,
-                                                       .seed = options_.seed + static_cast<uint64_t>(epoch_),
+                                                       .seed = options_.seed + static_cast<uint64_t>(progress_.epoch),
                                                        .sort_by_length = options_.shuffle});
-    planned_epoch_ = epoch_;
+    planned_epoch_ = progress_.epoch;
   }
   return batches_;
 }
@@ -196,7 +196,7 @@ double Trainer::read_loss(const at::Tensor& total, int64_t count, const char* wh
   if (!std::isfinite(loss))
     throw DivergedError(fmt::format("training loss is {} {} (step {}, lr {}): the run diverged; nothing from these "
                                     "steps was saved (lower --lr or set --max-grad-norm)",
-                                    loss, when, step_, options_.lr));
+                                    loss, when, progress_.step, options_.lr));
   return loss;
 }
 
@@ -225,7 +225,7 @@ void Trainer::synchronise(at::Tensor& loss, double& stop_votes) {
 }
 
 void Trainer::step() {
-  const auto& batch = plan()[batch_in_epoch_];
+  const auto& batch = plan()[progress_.batch_in_epoch];
   const int world = group_ ? group_->world_size() : 1;
   const auto [begin, end] = group_ ? share(batch.size(), group_->rank(), world) : std::pair<size_t, size_t>{0, batch.size()};
   std::vector<const Encoding*> rows;
@@ -236,7 +236,7 @@ void Trainer::step() {
     examples.push_back(&train_.examples[batch[k]]);
     batch_tokens += lengths_[batch[k]];
   }
-  const double factor = schedule_factor(options_, step_, total_steps_);
+  const double factor = schedule_factor(options_, progress_.step, progress_.total_steps);
   for (size_t g = 0; g < base_lr_.size(); ++g)
     static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[g].options()).lr(base_lr_[g] * factor);
 
@@ -262,19 +262,22 @@ void Trainer::step() {
   if (options_.max_grad_norm > 0) clip_grad_norm(trainable_, options_.max_grad_norm);
   optimizer_->step();
   loss_total_.add_(loss.detach());
-  step_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-  ++step_;
-  ++batch_in_epoch_;
-  tokens_ += batch_tokens;
-  ++loss_count_;
-  if (step_ % options_.log_every == 0 || loss_count_ == 1) shown_loss_ = read_loss(loss_total_, loss_count_, "at a read-back");
+  progress_.step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+  ++progress_.step;
+  ++progress_.batch_in_epoch;
+  progress_.tokens += batch_tokens;
+  ++progress_.loss_count;
+  if (progress_.step % options_.log_every == 0 || progress_.loss_count == 1)
+    shown_loss_ = read_loss(loss_total_, progress_.loss_count, "at a read-back");
   sink_->stepped(batch_tokens, shown_loss_);
 }
 
 EvalRecord Trainer::evaluate(int64_t epoch) {
-  EvalRecord record{epoch, step_, loss_count_ ? read_loss(loss_total_, loss_count_, "at an evaluation") : std::nan(""), {}};
+  const double train_loss =
+      progress_.loss_count ? read_loss(loss_total_, progress_.loss_count, "at an evaluation") : std::nan("");
+  EvalRecord record{epoch, progress_.step, train_loss, {}};
   loss_total_.zero_();
-  loss_count_ = 0;
+  progress_.loss_count = 0;
   sink_->evaluating();
   at::Tensor logits;
   if (!group_) {
@@ -285,29 +288,30 @@ EvalRecord Trainer::evaluate(int64_t epoch) {
     logits = group_->all_gather_rows(predict_logits(model_, mine, options_.eval_batch_size, pad_id_, false, options_.layout));
   }
   record.dev = score(task_, logits, dev_.examples);
-  const double elapsed =
-      elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
-  nlohmann::json line = {{"epoch", epoch}, {"step", step_}, {"train_loss", record.train_loss},
-                         {"elapsed_s", elapsed}, {"train_tokens_per_s", tokens_ / std::max(step_seconds_, 1e-9)}};
+  nlohmann::json line = {{"epoch", epoch},
+                         {"step", progress_.step},
+                         {"train_loss", record.train_loss},
+                         {"elapsed_s", elapsed()},
+                         {"train_tokens_per_s", progress_.tokens / std::max(progress_.step_seconds, 1e-9)}};
   for (const auto& [name, value] : record.dev.values) line["dev_" + name] = value;
-  metrics_.push_back(line);
-  const bool improved = !has_best_ || better(record.dev.primary, best_.primary);
+  progress_.metrics.push_back(line);
+  const bool improved = !progress_.has_best || better(record.dev.primary, progress_.best.primary);
   if (improved) {
     ensure_finite("at an evaluation");
-    best_ = record.dev;
-    best_step_ = step_;
-    has_best_ = true;
-    evals_since_best_ = 0;
-    info_.metrics = {{"split", "dev"}, {"step", step_}, {"epoch", epoch}};
+    progress_.best = record.dev;
+    progress_.best_step = progress_.step;
+    progress_.has_best = true;
+    progress_.evals_since_best = 0;
+    info_.metrics = {{"split", "dev"}, {"step", progress_.step}, {"epoch", epoch}};
     for (const auto& [name, value] : record.dev.values) info_.metrics[name] = value;
     if (writes()) best_metadata_ = save_adapter(files_.adapter(), model_, info_);
   } else {
-    ++evals_since_best_;
+    ++progress_.evals_since_best;
   }
-  if (options_.early_stopping > 0 && evals_since_best_ >= options_.early_stopping) stopped_early_ = true;
+  if (options_.early_stopping > 0 && progress_.evals_since_best >= options_.early_stopping) stopped_early_ = true;
   if (writes()) {
     std::string text;
-    for (const auto& l : metrics_) text += l.dump() + "\n";
+    for (const auto& l : progress_.metrics) text += l.dump() + "\n";
     write_file_atomic(files_.metrics(), text);
   }
   sink_->evaluated(record, improved);
@@ -316,23 +320,15 @@ EvalRecord Trainer::evaluate(int64_t epoch) {
   return record;
 }
 
+double Trainer::elapsed() const {
+  return progress_.elapsed_seconds +
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
+}
+
 TrainState Trainer::state() const {
   TrainState s;
-  s.step = step_;
-  s.total_steps = total_steps_;
-  s.epoch = epoch_;
-  s.batch_in_epoch = batch_in_epoch_;
-  s.loss_count = loss_count_;
-  s.tokens = tokens_;
-  s.evals_since_best = evals_since_best_;
-  s.step_seconds = step_seconds_;
-  s.elapsed_seconds =
-      elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
-  s.has_best = has_best_;
-  s.best = best_;
-  s.best_step = best_step_;
-  s.finished = finished_;
-  s.metrics = metrics_;
+  s.progress = progress_;
+  s.progress.elapsed_seconds = elapsed();
   s.options = options_.to_json();
   s.data = data_fingerprint_;
   s.command = command_;
@@ -358,14 +354,14 @@ void Trainer::ensure_finite(const char* when) const {
   if (!at::stack(finite).all().item<bool>())
     throw DivergedError(fmt::format("trained tensors hold NaN or infinite values {} (step {}, lr {}): the run diverged; "
                                     "nothing from these steps was saved (lower --lr or set --max-grad-norm)",
-                                    when, step_, options_.lr));
+                                    when, progress_.step, options_.lr));
 }
 
 void Trainer::save_checkpoint() {
-  if (loss_count_ > 0) read_loss(loss_total_, loss_count_, "at a checkpoint");
+  if (progress_.loss_count > 0) read_loss(loss_total_, progress_.loss_count, "at a checkpoint");
   ensure_finite("at a checkpoint");
   if (writes()) save_train_state(files_.checkpoint(), state());
-  sink_->checkpointed(files_.checkpoint(), step_);
+  sink_->checkpointed(files_.checkpoint(), progress_.step);
 }
 
 void Trainer::resume() {
@@ -374,15 +370,18 @@ void Trainer::resume() {
     throw InputError(fmt::format("--resume {}: no checkpoint ({} is missing): nothing to resume", files_.dir.string(),
                                  path.string()));
   const TrainState s = load_train_state(path);
-  if (s.finished) throw InputError(fmt::format("--resume {}: the run finished at step {}; nothing to resume", files_.dir.string(), s.step));
+  if (s.progress.finished)
+    throw InputError(fmt::format("--resume {}: the run finished at step {}; nothing to resume", files_.dir.string(),
+                                 s.progress.step));
   if (s.options != options_.to_json())
     throw MismatchError(fmt::format("{}: the checkpoint was made with options {} but this run has {}", path.string(),
                                     s.options.dump(), options_.to_json().dump()));
   if (s.data != data_fingerprint_)
     throw MismatchError(fmt::format("{}: the checkpoint was made on other data ({}) than this run's ({})", path.string(),
                                     s.data.dump(), data_fingerprint_.dump()));
-  if (s.total_steps != total_steps_)
-    throw MismatchError(fmt::format("{}: checkpoint planned {} steps, this run {}", path.string(), s.total_steps, total_steps_));
+  if (s.progress.total_steps != progress_.total_steps)
+    throw MismatchError(fmt::format("{}: checkpoint planned {} steps, this run {}", path.string(),
+                                    s.progress.total_steps, progress_.total_steps));
   NamedTensors trained(s.trained.begin(), s.trained.end());
   load_trainable(model_, trained, path.string());
   for (const auto& t : trainable_) {
@@ -397,33 +396,23 @@ void Trainer::resume() {
     adamw->exp_avg_sq(m.exp_avg_sq.to(t.tensor.options()));
     optimizer_->state()[t.tensor.unsafeGetTensorImpl()] = std::move(adamw);
   }
-  step_ = s.step;
-  epoch_ = s.epoch;
-  batch_in_epoch_ = s.batch_in_epoch;
-  loss_count_ = s.loss_count;
-  tokens_ = s.tokens;
-  evals_since_best_ = s.evals_since_best;
-  step_seconds_ = s.step_seconds;
-  elapsed_before_ = s.elapsed_seconds;
-  has_best_ = s.has_best;
-  best_ = s.best;
-  best_step_ = s.best_step;
-  metrics_ = s.metrics;
+  progress_ = s.progress;
   loss_total_.copy_(s.loss_total);
-  if (options_.early_stopping > 0 && evals_since_best_ >= options_.early_stopping) stopped_early_ = true;
-  if (has_best_) {
-    info_.metrics = {{"split", "dev"}, {"step", best_step_}};
-    for (const auto& [name, value] : best_.values) info_.metrics[name] = value;
+  if (options_.early_stopping > 0 && progress_.evals_since_best >= options_.early_stopping) stopped_early_ = true;
+  if (progress_.has_best) {
+    info_.metrics = {{"split", "dev"}, {"step", progress_.best_step}};
+    for (const auto& [name, value] : progress_.best.values) info_.metrics[name] = value;
   }
   if (group_) {
-    seed_rank_stream(options_.seed, group_->rank(), step_);
+    seed_rank_stream(options_.seed, group_->rank(), progress_.step);
   } else {
     auto generator = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(s.rng_cpu);
   }
-  if (batch_in_epoch_ > static_cast<int64_t>(plan().size()))
-    throw FormatError(fmt::format("{}: batch {} of epoch {} is past its plan", path.string(), batch_in_epoch_, epoch_));
+  if (progress_.batch_in_epoch > static_cast<int64_t>(plan().size()))
+    throw FormatError(fmt::format("{}: batch {} of epoch {} is past its plan", path.string(), progress_.batch_in_epoch,
+                                  progress_.epoch));
 }
 
 TrainResult Trainer::run(const std::atomic<int>* stop) {
@@ -434,39 +423,41 @@ TrainResult Trainer::run(const std::atomic<int>* stop) {
   bool announced = false;
   while (!done()) {
     if (!announced)
-      sink_->epoch_started(epoch_, std::min<int64_t>(static_cast<int64_t>(plan().size()) - batch_in_epoch_, total_steps_ - step_));
+      sink_->epoch_started(progress_.epoch, std::min(static_cast<int64_t>(plan().size()) - progress_.batch_in_epoch,
+                                                     progress_.total_steps - progress_.step));
     announced = true;
     step();
     bool saved = false;
-    const int64_t epoch = epoch_;
-    const bool epoch_end = batch_in_epoch_ == static_cast<int64_t>(plan().size()) || step_ >= total_steps_;
+    const int64_t epoch = progress_.epoch;
+    const bool epoch_end =
+        progress_.batch_in_epoch == static_cast<int64_t>(plan().size()) || progress_.step >= progress_.total_steps;
     if (epoch_end) {
       sink_->epoch_finished();
-      ++epoch_;
-      batch_in_epoch_ = 0;
+      ++progress_.epoch;
+      progress_.batch_in_epoch = 0;
       announced = false;
     }
-    if (evaluates && (epoch_end || (options_.eval_every > 0 && step_ % options_.eval_every == 0))) {
+    if (evaluates && (epoch_end || (options_.eval_every > 0 && progress_.step % options_.eval_every == 0))) {
       evaluate(epoch);
       saved = true;
-    } else if (options_.save_every > 0 && step_ % options_.save_every == 0) {
+    } else if (options_.save_every > 0 && progress_.step % options_.save_every == 0) {
       save_checkpoint();
       saved = true;
     }
     if (stop_agreed_ && !done()) {
       if (!saved) save_checkpoint();
       const int signal = stop_ && stop_->load() ? stop_->load() : SIGTERM;
-      throw Interrupted(signal, fmt::format("stopped at step {} of {}; checkpoint {}; continue with --resume {}", step_,
-                                            total_steps_, files_.checkpoint().string(), files_.dir.string()));
+      throw Interrupted(signal, fmt::format("stopped at step {} of {}; checkpoint {}; continue with --resume {}", progress_.step,
+                                            progress_.total_steps, files_.checkpoint().string(), files_.dir.string()));
     }
   }
 
-  finished_ = true;
+  progress_.finished = true;
   AdapterInfo last = info_;
-  last.metrics = {{"step", step_}};
-  if (!metrics_.empty() && metrics_.back().value("step", int64_t{-1}) == step_) {
-    last.metrics = {{"split", "dev"}, {"step", step_}};
-    for (const auto& [key, value] : metrics_.back().items())
+  last.metrics = {{"step", progress_.step}};
+  if (!progress_.metrics.empty() && progress_.metrics.back().value("step", int64_t{-1}) == progress_.step) {
+    last.metrics = {{"split", "dev"}, {"step", progress_.step}};
+    for (const auto& [key, value] : progress_.metrics.back().items())
       if (key.rfind("dev_", 0) == 0) last.metrics[key.substr(4)] = value;
   }
   TrainResult result;
@@ -484,21 +475,21 @@ TrainResult Trainer::run(const std::atomic<int>* stop) {
     }
   }
   save_checkpoint();
-  int64_t tokens = tokens_;
+  int64_t tokens = progress_.tokens;
   if (group_) {  // throughput of the whole group: every rank's tokens over rank 0's step time
-    at::Tensor all = at::tensor({static_cast<double>(tokens_)}, at::kDouble);
+    at::Tensor all = at::tensor({static_cast<double>(progress_.tokens)}, at::kDouble);
     group_->all_reduce_sum(all);
     tokens = static_cast<int64_t>(all.item<double>());
   }
-  result.best = best_;
-  result.best_step = best_step_;
-  result.steps = step_;
+  result.best = progress_.best;
+  result.best_step = progress_.best_step;
+  result.steps = progress_.step;
   result.stopped_early = stopped_early_;
-  result.seconds = elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
-  result.step_seconds = step_seconds_;
+  result.seconds = elapsed();
+  result.step_seconds = progress_.step_seconds;
   result.allreduce_seconds = allreduce_seconds_;
   result.allreduce_bytes_per_step = allreduce_bytes_;
-  result.tokens_per_second = tokens / std::max(step_seconds_, 1e-9);
+  result.tokens_per_second = tokens / std::max(progress_.step_seconds, 1e-9);
   return result;
 }
 

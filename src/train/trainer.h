@@ -5,6 +5,7 @@
 // data-parallel steps over a c10d process group. Only rank 0 writes files; the sink reports.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,11 +22,11 @@
 #include "peft/adapter_file.h"
 #include "peft/task_model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/train_state.h"
 
 namespace adapterbias {
 
 class ProcessGroup;
-struct TrainState;
 
 struct TrainOptions {
   int64_t epochs = 3;
@@ -136,8 +137,8 @@ class Trainer {
   // Continues from the checkpoint in the output folder. MismatchError when it was made with other options,
   // data or tensors; InputError when the run had already finished.
   void resume();
-  int64_t step_count() const { return step_; }
-  bool done() const { return step_ >= total_steps_ || stopped_early_; }
+  int64_t step_count() const { return progress_.step; }
+  bool done() const { return progress_.step >= progress_.total_steps || stopped_early_; }
 
   // One optimiser step on the next batch of the plan (forward, loss, backward, gradient all-reduce, clipping).
   void step();
@@ -155,6 +156,7 @@ class Trainer {
   double read_loss(const at::Tensor& total, int64_t count, const char* when) const;
   void ensure_finite(const char* when) const;  // DivergedError when a trained tensor is NaN or infinite
   TrainState state() const;
+  double elapsed() const;
   bool writes() const;
 
   TaskModel& model_;
@@ -172,22 +174,17 @@ class Trainer {
   std::vector<Encoding> train_enc_, dev_enc_;
   std::vector<int64_t> lengths_;
   nlohmann::json data_fingerprint_;
-  int64_t total_steps_ = 0;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<double> base_lr_;
   std::vector<TrainableTensor> trainable_;
 
-  // Where the run is: the same on every rank.
-  int64_t step_ = 0, epoch_ = 1, batch_in_epoch_ = 0;
+  TrainProgress progress_;  // elapsed_seconds: before this session
   int64_t planned_epoch_ = 0;
   std::vector<std::vector<int64_t>> batches_;
   at::Tensor loss_total_;  // on the device, read back every log_every steps
-  int64_t loss_count_ = 0, tokens_ = 0, evals_since_best_ = 0, best_step_ = 0;
-  double shown_loss_ = 0.0, step_seconds_ = 0.0, elapsed_before_ = 0.0, allreduce_seconds_ = 0.0;
+  double shown_loss_ = 0.0, allreduce_seconds_ = 0.0;
   int64_t allreduce_bytes_ = 0;
-  bool has_best_ = false, stopped_early_ = false, finished_ = false, stop_agreed_ = false;
-  MetricResult best_;
-  std::vector<nlohmann::json> metrics_;
+  bool stopped_early_ = false, stop_agreed_ = false;
   nlohmann::json best_metadata_;
   const std::atomic<int>* stop_ = nullptr;
   std::chrono::steady_clock::time_point session_start_;

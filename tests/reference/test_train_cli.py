@@ -43,7 +43,7 @@ def checkpoint_step(out: Path) -> int:
         return -1
     try:
         with safe_open(str(path), "np") as f:
-            return json.loads(f.metadata()["adapterbias.train_state"])["step"]
+            return json.loads(f.metadata()["adapterbias.train_state"])["progress"]["step"]
     except Exception:  # noqa: BLE001 - a reader may see the folder before the first rename
         return -1
 

@@ -1,10 +1,5 @@
 #include "train/distributed.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <map>
 #include <thread>
 
@@ -52,21 +47,9 @@ TEST(DistributedEnv, MalformedValuesNameTheVariable) {
             std::string::npos);
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof(address);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // Two ranks as two threads of this process, over loopback.
 TEST(ProcessGroup, CollectivesBetweenTwoRanks) {
-  const int port = free_port();
+  const int port = free_loopback_port();
   std::vector<at::Tensor> sums(2), broadcasts(2), gathered(2);
   auto rank_main = [&](int rank) {
     DistributedEnv env;
@@ -96,7 +79,7 @@ TEST(ProcessGroup, RendezvousTimesOutNamingTheStore) {
   DistributedEnv env;
   env.rank = 1;  // a client with no server
   env.world_size = 2;
-  env.master_port = free_port();
+  env.master_port = free_loopback_port();
   try {
     ProcessGroup::connect(env, std::chrono::milliseconds(1500));
     FAIL() << "connected to nobody";

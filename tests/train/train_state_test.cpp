@@ -18,21 +18,21 @@ std::filesystem::path temp_path(const std::string& name) {
 
 TrainState sample_state() {
   TrainState s;
-  s.step = 7;
-  s.total_steps = 20;
-  s.epoch = 2;
-  s.batch_in_epoch = 3;
-  s.loss_count = 2;
-  s.tokens = 1234;
-  s.evals_since_best = 1;
-  s.step_seconds = 1.5;
-  s.elapsed_seconds = 2.25;
-  s.has_best = true;
-  s.best.values = {{"f1", 0.8125}, {"accuracy", 0.75}};
-  s.best.primary_name = "f1";
-  s.best.primary = 0.8125;
-  s.best_step = 4;
-  s.metrics = {{{"step", 4}, {"train_loss", nullptr}}};
+  s.progress.step = 7;
+  s.progress.total_steps = 20;
+  s.progress.epoch = 2;
+  s.progress.batch_in_epoch = 3;
+  s.progress.loss_count = 2;
+  s.progress.tokens = 1234;
+  s.progress.evals_since_best = 1;
+  s.progress.step_seconds = 1.5;
+  s.progress.elapsed_seconds = 2.25;
+  s.progress.has_best = true;
+  s.progress.best.values = {{"f1", 0.8125}, {"accuracy", 0.75}};
+  s.progress.best.primary_name = "f1";
+  s.progress.best.primary = 0.8125;
+  s.progress.best_step = 4;
+  s.progress.metrics = {{{"step", 4}, {"train_loss", nullptr}}};
   s.options = {{"lr", 1e-3}};
   s.data = {{"train_examples", 10}};
   s.command = {{"model", "minilm"}};
@@ -49,13 +49,13 @@ TEST(TrainState, RoundTripIsExact) {
   save_train_state(path, s);
   const TrainState r = load_train_state(path);
   std::filesystem::remove(path);
-  EXPECT_EQ(r.step, 7);
-  EXPECT_EQ(r.epoch, 2);
-  EXPECT_EQ(r.batch_in_epoch, 3);
-  EXPECT_EQ(r.tokens, 1234);
-  EXPECT_EQ(r.best.primary, 0.8125);
-  EXPECT_EQ(r.best.values, s.best.values);
-  EXPECT_EQ(r.metrics, s.metrics);
+  EXPECT_EQ(r.progress.step, 7);
+  EXPECT_EQ(r.progress.epoch, 2);
+  EXPECT_EQ(r.progress.batch_in_epoch, 3);
+  EXPECT_EQ(r.progress.tokens, 1234);
+  EXPECT_EQ(r.progress.best.primary, 0.8125);
+  EXPECT_EQ(r.progress.best.values, s.progress.best.values);
+  EXPECT_EQ(r.progress.metrics, s.progress.metrics);
   EXPECT_EQ(r.command, s.command);
   ASSERT_EQ(r.trained.size(), 2u);
   for (size_t i = 0; i < 2; ++i) {
@@ -82,7 +82,7 @@ TEST(TrainState, RejectsWhatIsNotACheckpoint) {
     EXPECT_NE(std::string(e.what()).find("trained/a.v"), std::string::npos) << e.what();
   }
   s = sample_state();
-  s.step = 30;  // past total_steps
+  s.progress.step = 30;  // past total_steps
   save_train_state(path, s);
   EXPECT_THROW(load_train_state(path), FormatError);
   std::filesystem::remove(path);
