@@ -2,6 +2,7 @@
 without a dev set, early stopping, and data-parallel training (--nproc, torchrun's environment, a dead rank)."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -208,6 +209,17 @@ def test_two_ranks_equal_one_rank(glue, tmp_path):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     tensors_equal(two / "adapter.safetensors", env_run / "adapter.safetensors")
+
+    # And by torchrun itself, whose agent hosts the store (TORCHELASTIC_USE_AGENT_STORE=True).
+    torchrun = shutil.which("torchrun")
+    if torchrun:
+        by_torchrun = tmp_path / "torchrun"
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        proc = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(free_port()), "--no-python",
+                               adapterbias_bin(), *map(str, ddp_args(glue, by_torchrun))],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        tensors_equal(two / "adapter.safetensors", by_torchrun / "adapter.safetensors")
 
 
 def test_two_ranks_with_dropout_learn_like_one(glue, tmp_path):
