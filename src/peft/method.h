@@ -46,7 +46,7 @@ class PeftMethod {
   virtual bool mergeable() const { return false; }
   // Folds the method into the backbone weights and removes its modules; the output is unchanged (eval mode).
   virtual void merge(BertModel& model);
-  // A term the trainer adds to each step's training loss (train_task_model), computed from the method's
+  // A term the trainer adds to each step's training loss (Trainer::step), computed from the method's
   // tensors; undefined (the default): none. adapterbias-l0: the expected-L0 penalty of its gates.
   virtual at::Tensor regularization(BertModel&) const { return {}; }
   // What the adapter file stores (see SavedMethod); default: name(), options(), trainable(model), no notes.
