@@ -152,7 +152,7 @@ TrainArgs args_from_command(const nlohmann::json& json, const std::filesystem::p
 }
 
 // --resume DIR: the arguments the run was started with, with the run options given now on top.
-TrainArgs resumed_args(const TrainArgs& given, const CLI::App& sub) {
+TrainArgs resumed_args(const TrainArgs& given, const CLI::App& sub, const TrainState& checkpoint) {
   for (const CLI::Option* option : sub.get_options()) {
     if (option->count() == 0 || option->get_name().empty() || option->get_name() == "--help") continue;
     if (std::find(kResumeOptions.begin(), kResumeOptions.end(), option->get_name()) == kResumeOptions.end())
@@ -160,11 +160,7 @@ TrainArgs resumed_args(const TrainArgs& given, const CLI::App& sub) {
                                    "given with it (only {})",
                                    option->get_name(), fmt::join(kResumeOptions.begin() + 1, kResumeOptions.end(), ", ")));
   }
-  const RunFiles files(given.resume);
-  if (!std::filesystem::exists(files.checkpoint()))
-    throw InputError(fmt::format("--resume {}: no checkpoint ({} is missing): nothing to resume", given.resume,
-                                 files.checkpoint().string()));
-  TrainArgs args = args_from_command(load_train_state(files.checkpoint()).command, files.checkpoint());
+  TrainArgs args = args_from_command(checkpoint.command, RunFiles(given.resume).checkpoint());
   auto given_option = [&](const char* name) { return sub.get_option(name)->count() > 0; };
   if (given_option("--threads")) args.run.threads = given.run.threads;
   if (given_option("--device")) args.run.device = given.run.device;
@@ -270,7 +266,11 @@ nlohmann::json method_options(const TrainArgs& args) {
 
 void run_train(TrainArgs args, const CLI::App& sub) {
   install_stop_handlers();  // from here on a stop request is honoured at the first step
-  if (!args.resume.empty()) args = resumed_args(args, sub);
+  std::optional<TrainState> checkpoint;
+  if (!args.resume.empty()) {
+    checkpoint = load_checkpoint(args.resume);
+    args = resumed_args(args, sub, *checkpoint);
+  }
   if (args.model.empty() || args.out.empty()) throw InputError("train needs --model and --out (or --resume DIR)");
   const std::optional<DistributedEnv> env = distributed_env([](const char* name) { return std::getenv(name); });
   if (args.nproc > 1 && !env) throw ExitStatus{launch_workers(args.nproc, worker_arguments())};
@@ -346,8 +346,8 @@ void run_train(TrainArgs args, const CLI::App& sub) {
   ConsoleSink console;
   Trainer trainer(model, *tokenizer, task, train, dev, args.train, info, args.out, rank0 ? &console : nullptr,
                   group.get(), command_json(args, compute));
-  if (!args.resume.empty()) {
-    trainer.resume();
+  if (checkpoint) {
+    trainer.resume(*checkpoint);
     if (rank0) std::fprintf(stderr, "resuming %s at step %ld\n", args.out.c_str(), static_cast<long>(trainer.step_count()));
   }
   const TrainResult result = trainer.run(&g_stop);

@@ -156,7 +156,9 @@ Trainer::Trainer(TaskModel& model, const Tokenizer& tokenizer, TaskSpec task, co
   if (options_.max_steps > 0) progress_.total_steps = std::min(progress_.total_steps, options_.max_steps);
 
   trainable_ = model_.trainable();
-  if (group_) {
+  if (group_) {  // each rank evaluates its contiguous share of dev; evaluate() gathers the logits in order
+    const auto [begin, end] = share(dev_enc_.size(), group_->rank(), group_->world_size());
+    dev_enc_ = std::vector<Encoding>(dev_enc_.begin() + begin, dev_enc_.begin() + end);
     std::vector<at::Tensor> tensors;
     for (const auto& t : trainable_) tensors.push_back(t.tensor);
     group_->broadcast(tensors);
@@ -279,14 +281,8 @@ EvalRecord Trainer::evaluate(int64_t epoch) {
   loss_total_.zero_();
   progress_.loss_count = 0;
   sink_->evaluating();
-  at::Tensor logits;
-  if (!group_) {
-    logits = predict_logits(model_, dev_enc_, options_.eval_batch_size, pad_id_, false, options_.layout);
-  } else {
-    const auto [begin, end] = share(dev_enc_.size(), group_->rank(), group_->world_size());
-    const std::vector<Encoding> mine(dev_enc_.begin() + begin, dev_enc_.begin() + end);
-    logits = group_->all_gather_rows(predict_logits(model_, mine, options_.eval_batch_size, pad_id_, false, options_.layout));
-  }
+  at::Tensor logits = predict_logits(model_, dev_enc_, options_.eval_batch_size, pad_id_, false, options_.layout);
+  if (group_) logits = group_->all_gather_rows(logits);
   record.dev = score(task_, logits, dev_.examples);
   nlohmann::json line = {{"epoch", epoch},
                          {"step", progress_.step},
@@ -364,12 +360,16 @@ void Trainer::save_checkpoint() {
   sink_->checkpointed(files_.checkpoint(), progress_.step);
 }
 
-void Trainer::resume() {
-  const auto path = files_.checkpoint();
+TrainState load_checkpoint(const std::filesystem::path& out) {
+  const auto path = RunFiles(out).checkpoint();
   if (!std::filesystem::exists(path))
-    throw InputError(fmt::format("--resume {}: no checkpoint ({} is missing): nothing to resume", files_.dir.string(),
+    throw InputError(fmt::format("--resume {}: no checkpoint ({} is missing): nothing to resume", out.string(),
                                  path.string()));
-  const TrainState s = load_train_state(path);
+  return load_train_state(path);
+}
+
+void Trainer::resume(const TrainState& s) {
+  const auto path = files_.checkpoint();
   if (s.progress.finished)
     throw InputError(fmt::format("--resume {}: the run finished at step {}; nothing to resume", files_.dir.string(),
                                  s.progress.step));

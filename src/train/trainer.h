@@ -125,6 +125,9 @@ struct RunFiles {
 // when the new run has produced theirs). A path that is a file is an InputError.
 void claim_output(const std::filesystem::path& out, bool overwrite);
 
+// The checkpoint of the run in `out`; InputError naming --resume when there is none.
+TrainState load_checkpoint(const std::filesystem::path& out);
+
 class Trainer {
  public:
   // `dev` may be empty: no evaluation, the last adapter is the result. `group`: data-parallel ranks (rank 0's
@@ -134,9 +137,9 @@ class Trainer {
           ProcessGroup* group = nullptr, nlohmann::json command = nullptr);
   ~Trainer();
 
-  // Continues from the checkpoint in the output folder. MismatchError when it was made with other options,
-  // data or tensors; InputError when the run had already finished.
-  void resume();
+  // Continues from `checkpoint` (load_checkpoint of the output folder). MismatchError when it was made with
+  // other options, data or tensors; InputError when the run had already finished.
+  void resume(const TrainState& checkpoint);
   int64_t step_count() const { return progress_.step; }
   bool done() const { return progress_.step >= progress_.total_steps || stopped_early_; }
 
@@ -171,7 +174,7 @@ class Trainer {
   ProcessGroup* group_;
   nlohmann::json command_;
   int64_t pad_id_;
-  std::vector<Encoding> train_enc_, dev_enc_;
+  std::vector<Encoding> train_enc_, dev_enc_;  // dev_enc_: this rank's share
   std::vector<int64_t> lengths_;
   nlohmann::json data_fingerprint_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
