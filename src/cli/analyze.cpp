@@ -23,7 +23,7 @@
 #include "analysis/report.h"       // defines: report::layer_profile_svg, bar_chart_svg, html_page, ...
 #include "analysis/token_shift.h"  // defines: token_shifts, shift_vector_norms, merge_words
 #include "cli/commands.h"
-#include "cli/common.h"            // defines: DataArgs, add_data_options, resolve_task, read_split, apply_run_options
+#include "cli/common.h"            // defines: add_data_options, read_split_reported, apply_run_options
 #include "core/error.h"
 #include "core/io.h"               // defines: write_file_atomic
 #include "model/checkpoint.h"      // defines: load_pretrained
@@ -36,7 +36,7 @@ namespace {
 struct AnalyzeArgs {
   std::string model;
   std::string adapter;
-  DataArgs data;
+  DataSource data;
   std::string split = "dev";
   std::string out;
   int64_t min_count = 5;
@@ -109,25 +109,16 @@ struct WordStats {
 
 void run_analyze(AnalyzeArgs args) {
   const Compute compute = apply_run_options(args.run);
-  const AdapterFile adapter = read_adapter(args.adapter);
-  const AdapterInfo& info = adapter.info;
-  if (args.data.task.empty()) args.data.task = info.task;
-  if (!args.data.is_glue()) args.data.regression = info.regression;
-  const TaskSpec task = args.data.is_glue() ? resolve_task(args.data) : resolve_task(args.data, &info.labels);
-  if (task.regression != info.regression || (!task.regression && task.labels != info.labels))
-    throw MismatchError(fmt::format("{}: adapter was trained for task '{}', whose outputs do not match task {}",
-                                    args.adapter, info.task, task.name));
-  const Dataset data = read_split(args.data, task, args.split, args.max_examples);
+  AdapterFile adapter = read_adapter(args.adapter);
+  const TaskSpec task = adapter_task(args.data, adapter.info, args.adapter);
+  const Dataset data = read_split_reported(args.data, task, args.split, args.max_examples);
   if (data.examples.empty()) throw InputError(fmt::format("{}: split '{}' is empty", data.path.string(), args.split));
 
-  Pretrained pretrained = load_pretrained(args.model);
-  const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
-  TaskModel model = load_task_model(pretrained, adapter, args.adapter);
-  model.set_compute(compute);
-  const int64_t max_length = args.max_length > 0 ? args.max_length : info.max_length;
-  const auto encodings = encode_examples(*tokenizer, data.examples, max_length);
-  const auto all = token_shifts(model, encodings, args.batch_size, tokenizer->pad_token_id(), true);
-  const at::Tensor v_norm = shift_vector_norms(model);
+  LoadedAdapter loaded = load_adapter_model(load_pretrained(args.model), std::move(adapter), args.adapter, compute);
+  const AdapterInfo& info = loaded.info();
+  const auto encodings = encode_examples(*loaded.tokenizer, data.examples, loaded.max_length(args.max_length));
+  const auto all = token_shifts(loaded.model, encodings, args.batch_size, loaded.tokenizer->pad_token_id(), true);
+  const at::Tensor v_norm = shift_vector_norms(loaded.model);
   const int64_t L = v_norm.size(0);
 
   // Per layer: every content token's shift and relative shift.

@@ -1,5 +1,8 @@
 #include "cli/common.h"
 
+#include <unistd.h>
+
+#include <array>
 #include <cstdio>
 
 #include <ATen/ATen.h>
@@ -9,36 +12,46 @@
 
 #include "core/error.h"
 #include "core/io.h"
-#include "data/generic.h"
-#include "data/glue.h"
+#include "core/log.h"
+#include "model/checkpoint.h"
 
 namespace adapterbias::cli {
 namespace {
 
-std::filesystem::path glue_root(const DataArgs& args, const TaskSpec& task) {
-  // Accept both the GLUE root and the task's own folder.
-  const std::filesystem::path dir = args.data;
-  if (std::filesystem::is_directory(dir / task.folder)) return dir;
-  if (dir.filename() == task.folder || std::filesystem::exists(dir / "dev.tsv") || std::filesystem::exists(dir / "train.tsv"))
-    return dir.parent_path();
-  return dir;
-}
-
-GenericOptions generic_options(const DataArgs& args, int64_t max_examples) {
-  GenericOptions o;
-  o.text_column = args.text_column;
-  o.text_pair_column = args.text_pair_column;
-  o.label_column = args.label_column;
-  o.id_column = args.id_column;
-  o.regression = args.regression;
-  o.read.skip_bad_rows = args.skip_bad_rows;
-  o.read.max_examples = max_examples;
-  return o;
+std::string python_package_dir(const std::string& package) {
+  // find_spec locates the package without importing it (and so without importing torch).
+  const std::string command = fmt::format(
+      "python3 -c \"import importlib.util as u; s = u.find_spec('{}'); print(s.submodule_search_locations[0] if s "
+      "else '')\" 2>/dev/null",
+      package);
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    std::array<char, 4096> buffer{};
+    while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
+    ::pclose(pipe);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
 }
 
 }  // namespace
 
-void add_data_options(CLI::App* sub, DataArgs& args) {
+void install_console_handlers() {
+  set_log_handler([tty = ::isatty(STDERR_FILENO) != 0](LogKind kind, std::string_view line) {
+    if (kind == LogKind::warning) {
+      std::fprintf(stderr, "warning: %.*s\n", static_cast<int>(line.size()), line.data());
+    } else if (tty) {
+      std::fprintf(stderr, "\r\033[K%.*s%s", static_cast<int>(line.size()), line.data(),
+                   kind == LogKind::progress_final ? "\n" : "");
+    } else {
+      std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+    }
+    std::fflush(stderr);
+  });
+  set_package_locator(python_package_dir);
+}
+
+void add_data_options(CLI::App* sub, DataSource& args) {
   sub->add_option("--task", args.task, "GLUE task (CoLA, SST-2, MRPC, QQP, STS-B, MNLI, MNLI-MM, QNLI, RTE, WNLI) or a name for your own data");
   sub->add_option("--data", args.data, "GLUE folder (holding SST-2/, ...) or the task's own folder");
   sub->add_option("--train", args.train_file, "Own data: training file (.csv, .tsv, .jsonl, optionally .gz)");
@@ -52,38 +65,15 @@ void add_data_options(CLI::App* sub, DataArgs& args) {
   sub->add_flag("--skip-bad-rows", args.skip_bad_rows, "Skip and count malformed rows instead of stopping at the first");
 }
 
-TaskSpec resolve_task(const DataArgs& args, const std::vector<std::string>* labels) {
-  if (args.is_glue()) {
-    if (args.task.empty()) throw InputError("--task is required");
-    const TaskRef ref = find_task(args.task);
-    TaskSpec task = *ref.task;
-    task.dev_split = ref.dev_split;
-    task.test_split = ref.test_split;
-    return task;
-  }
-  const std::string name = args.task.empty() ? "custom" : args.task;
-  if (labels != nullptr || args.regression) return custom_task(name, labels ? *labels : std::vector<std::string>{}, args.regression);
-  if (args.train_file.empty()) throw InputError("own data needs --train FILE to learn its label set");
-  const Dataset train = read_generic(args.train_file, generic_options(args, -1));
-  return custom_task(name, train.labels, args.regression);
+void report_skipped_rows(std::initializer_list<const Dataset*> datasets) {
+  for (const Dataset* data : datasets)
+    if (data->report.skipped > 0) std::fprintf(stderr, "%s\n", data->report.summary().c_str());
 }
 
-Dataset read_split(const DataArgs& args, const TaskSpec& task, const std::string& split, int64_t max_examples) {
-  Dataset data;
-  if (args.is_glue()) {
-    if (args.data.empty()) throw InputError("--data DIR is required for GLUE tasks");
-    ReadOptions options;
-    options.skip_bad_rows = args.skip_bad_rows;
-    options.max_examples = max_examples;
-    data = read_glue_split(glue_root(args, task), task, split, options);
-  } else {
-    const std::string& file = split == "train" ? args.train_file : split == "test" ? args.test_file : args.dev_file;
-    if (file.empty()) throw InputError(fmt::format("own data: no file given for split '{}' (--{})", split, split));
-    GenericOptions options = generic_options(args, max_examples);
-    options.require_labels = split != "test";
-    data = read_generic(file, options, task.regression ? std::nullopt : std::optional(task.labels));
-  }
-  if (data.report.skipped > 0) std::fprintf(stderr, "%s\n", data.report.summary().c_str());
+Dataset read_split_reported(const DataSource& source, const TaskSpec& task, const std::string& split,
+                            int64_t max_examples) {
+  Dataset data = read_split(source, task, split, max_examples);
+  report_skipped_rows({&data});
   return data;
 }
 
@@ -130,27 +120,6 @@ std::vector<Example> read_text_inputs(const std::string& text, const std::string
   }
   if (examples.empty()) throw InputError(fmt::format("{}: no inputs", input));
   return examples;
-}
-
-nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits) {
-  nlohmann::ordered_json out;
-  if (info.regression) {
-    out["score"] = row[0].item<double>();
-  } else {
-    const at::Tensor probs = at::softmax(row.to(at::kDouble), 0);
-    const int64_t id = row.argmax().item<int64_t>();
-    out["label"] = info.labels[id];
-    out["label_id"] = id;
-    nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
-    for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
-    out["probabilities"] = probabilities;
-  }
-  if (with_logits) {
-    std::vector<double> values;
-    for (int64_t c = 0; c < row.size(0); ++c) values.push_back(row[c].item<double>());
-    out["logits"] = values;
-  }
-  return out;
 }
 
 void set_threads(int threads) {

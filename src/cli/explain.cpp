@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/explanation.h"    // defines: explanations_json, to_doubles
 #include "analysis/report.h"       // defines: report::heatmap_svg, legend_svg, html_page, color, escape
 #include "analysis/token_shift.h"  // defines: token_shifts, shift_vector_norms, merge_words
 #include "cli/commands.h"
@@ -21,7 +22,7 @@
 #include "core/error.h"
 #include "core/io.h"               // defines: LineReader, where, write_file_atomic
 #include "model/checkpoint.h"      // defines: load_pretrained
-#include "peft/adapter_file.h"     // defines: read_adapter, load_task_model
+#include "peft/adapter_file.h"     // defines: read_adapter, load_adapter_model
 #include "train/inference.h"       // defines: encode_examples
 
 namespace adapterbias::cli {
@@ -41,49 +42,11 @@ struct ExplainArgs {
   RunArgs run;
 };
 
-std::vector<double> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.to(at::kDouble).contiguous();
-  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
-}
-
 std::string prediction_text(const AdapterInfo& info, const at::Tensor& logits) {
   if (info.regression) return fmt::format("score {:.3f}", logits[0].item<double>());
   const at::Tensor probs = at::softmax(logits.to(at::kDouble), 0);
   const int64_t id = logits.argmax().item<int64_t>();
   return fmt::format("label {} (p = {:.3f})", info.labels[id], probs[id].item<double>());
-}
-
-nlohmann::ordered_json input_json(const AdapterInfo& info, const Example& example, const TokenShifts& s) {
-  nlohmann::ordered_json out;
-  out["text"] = example.text_a;
-  out["text_pair"] = example.text_b ? nlohmann::ordered_json(*example.text_b) : nlohmann::ordered_json(nullptr);
-  out["prediction"] = prediction_json(info, s.logits);
-  // (T), summed in double as merge_words does, so that a word total equals its largest piece total exactly.
-  const at::Tensor shift_total = s.shift.to(at::kDouble).sum(0), relative_total = s.relative.to(at::kDouble).sum(0);
-  nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
-  for (size_t t = 0; t < s.encoding.tokens.size(); ++t) {
-    const auto i = static_cast<int64_t>(t);
-    tokens.push_back({{"token", s.encoding.tokens[t]},
-                      {"offsets", {s.encoding.offsets[t].first, s.encoding.offsets[t].second}},
-                      {"sequence", s.encoding.sequence_ids[t]},
-                      {"alpha", to_vector(s.alpha.select(1, i))},
-                      {"shift", to_vector(s.shift.select(1, i))},
-                      {"relative", to_vector(s.relative.select(1, i))},
-                      {"shift_total", shift_total[i].item<double>()},
-                      {"relative_total", relative_total[i].item<double>()}});
-  }
-  out["tokens"] = tokens;
-  nlohmann::ordered_json words = nlohmann::ordered_json::array();
-  for (const Word& w : merge_words(s, example.text_a, example.text_b))
-    words.push_back({{"word", w.text},
-                     {"sequence", w.sequence},
-                     {"offsets", {w.begin, w.end}},
-                     {"tokens", w.tokens},
-                     {"shift", w.shift},
-                     {"shift_total", w.total},
-                     {"relative_total", w.relative_total}});
-  out["words"] = words;
-  return out;
 }
 
 // Colour scale upper bounds over the content tokens (special tokens excluded, so that [CLS]/[SEP] do not
@@ -102,7 +65,7 @@ std::pair<double, double> scale_max(const std::vector<TokenShifts>& all) {
 
 std::string input_svg(const TokenShifts& s, double hi, const std::string& title) {
   std::vector<std::vector<double>> values;
-  for (int64_t l = 0; l < s.shift.size(0); ++l) values.push_back(to_vector(s.shift[l]));
+  for (int64_t l = 0; l < s.shift.size(0); ++l) values.push_back(to_doubles(s.shift[l]));
   return report::heatmap_svg(values, s.encoding.tokens, 0.0, hi, title);
 }
 
@@ -148,35 +111,23 @@ void run_explain(const ExplainArgs& args) {
   if (args.format == "svg" && (args.index < 0 || args.index >= static_cast<int64_t>(examples.size())))
     throw InputError(fmt::format("--index {}: there are {} inputs", args.index, examples.size()));
 
-  const AdapterFile adapter = read_adapter(args.adapter);
-  Pretrained pretrained = load_pretrained(args.model);
-  const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
-  TaskModel model = load_task_model(pretrained, adapter, args.adapter);
-  model.set_compute(compute);
-  const int64_t max_length = args.max_length > 0 ? args.max_length : adapter.info.max_length;
-  const auto encodings = encode_examples(*tokenizer, examples, max_length);
-  const std::vector<TokenShifts> all =
-      token_shifts(model, encodings, args.batch_size, tokenizer->pad_token_id(), examples.size() > 1000);
-  const at::Tensor v_norm = shift_vector_norms(model);  // (L)
+  LoadedAdapter loaded = load_adapter_model(load_pretrained(args.model), read_adapter(args.adapter), args.adapter, compute);
+  const AdapterInfo& info = loaded.info();
+  const auto encodings = encode_examples(*loaded.tokenizer, examples, loaded.max_length(args.max_length));
+  const std::vector<TokenShifts> all = token_shifts(loaded.model, encodings, args.batch_size,
+                                                    loaded.tokenizer->pad_token_id(), examples.size() > 1000);
+  const at::Tensor v_norm = shift_vector_norms(loaded.model);  // (L)
 
   std::string output;
   if (args.format == "json") {
-    nlohmann::ordered_json out;
-    out["adapter"] = args.adapter;
-    out["task"] = adapter.info.task;
-    out["layers"] = v_norm.size(0);
-    out["v_norm"] = to_vector(v_norm);
-    out["word_rule"] = "pieces whose offsets touch form one word; a word's shift is the max over its pieces";
-    nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
-    for (size_t i = 0; i < all.size(); ++i) inputs.push_back(input_json(adapter.info, examples[i], all[i]));
-    out["inputs"] = inputs;
+    const nlohmann::ordered_json out = explanations_json(args.adapter, info, examples, all, v_norm);
     output = out.dump(2) + "\n";
   } else if (args.format == "html") {
-    output = html_report(args, adapter.info, examples, all, v_norm);
+    output = html_report(args, info, examples, all, v_norm);
   } else {
     const TokenShifts& s = all[static_cast<size_t>(args.index)];
     const auto [total_hi, layer_hi] = scale_max({s});
-    output = report::standalone_svg(input_svg(s, layer_hi, prediction_text(adapter.info, s.logits)));
+    output = report::standalone_svg(input_svg(s, layer_hi, prediction_text(info, s.logits)));
   }
   if (args.out.empty() || args.out == "-") {
     std::fwrite(output.data(), 1, output.size(), stdout);

@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/launch.h"
 #include "core/error.h"
 
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   adapterbias::cli::setup_explain(app);
   adapterbias::cli::setup_analyze(app);
   adapterbias::cli::set_program_arguments(argc, argv);
+  adapterbias::cli::install_console_handlers();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,12 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/common.h"        // defines: DataArgs, add_data_options, resolve_task, read_split, apply_run_options
+#include "cli/common.h"        // defines: add_data_options, read_split_reported, read_text_inputs, apply_run_options
 #include "core/error.h"
 #include "core/io.h"           // defines: LineReader, where, write_file_atomic
 #include "data/submission.h"   // defines: format_submission, write_submission
 #include "model/checkpoint.h"  // defines: load_pretrained
-#include "peft/adapter_file.h"  // defines: read_adapter, load_task_model
+#include "peft/adapter_file.h"  // defines: read_adapter, adapter_task, load_adapter_model
 #include "train/inference.h"    // defines: encode_examples, predict_logits, predicted_classes/scores
 
 namespace adapterbias::cli {
@@ -31,7 +31,7 @@ struct PredictArgs {
   std::string text;
   std::string text_pair;
   std::string input;
-  DataArgs data;
+  DataSource data;
   std::string split;
   std::string out;
   bool logits = false;
@@ -46,32 +46,21 @@ void run_predict(PredictArgs args) {
   if (modes != 1) throw InputError("give exactly one of --text, --input FILE.jsonl, or --split test (with --data and --out)");
   if (!args.split.empty() && args.out.empty()) throw InputError("--split needs --out FILE_OR_DIR for the submission file");
 
-  const AdapterFile adapter = read_adapter(args.adapter);
-  const AdapterInfo& info = adapter.info;
+  AdapterFile adapter = read_adapter(args.adapter);
   std::optional<TaskSpec> task;
-  std::vector<Example> examples;
   Dataset data;
   if (!args.split.empty()) {
-    if (args.data.task.empty()) args.data.task = info.task;
-    if (!args.data.is_glue()) args.data.regression = info.regression;
-    task = args.data.is_glue() ? resolve_task(args.data) : resolve_task(args.data, &info.labels);
-    if (task->num_labels() != info.num_labels() || task->regression != info.regression ||
-        (!task->regression && task->labels != info.labels))
-      throw MismatchError(fmt::format("{}: adapter was trained for task '{}', whose outputs do not match task {}",
-                                      args.adapter, info.task, task->name));
-    data = read_split(args.data, *task, args.split);
+    task = adapter_task(args.data, adapter.info, args.adapter);
+    data = read_split_reported(args.data, *task, args.split);
   } else {
     data.examples = read_text_inputs(args.text, args.text_pair, args.input);
   }
 
-  Pretrained pretrained = load_pretrained(args.model);
-  const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
-  TaskModel model = load_task_model(pretrained, adapter, args.adapter);
-  model.set_compute(compute);
-  const int64_t max_length = args.max_length > 0 ? args.max_length : info.max_length;
-  const auto encodings = encode_examples(*tokenizer, data.examples, max_length);
-  const at::Tensor logits =
-      predict_logits(model, encodings, args.batch_size, tokenizer->pad_token_id(), data.examples.size() > 1000);
+  LoadedAdapter loaded = load_adapter_model(load_pretrained(args.model), std::move(adapter), args.adapter, compute);
+  const AdapterInfo& info = loaded.info();
+  const auto encodings = encode_examples(*loaded.tokenizer, data.examples, loaded.max_length(args.max_length));
+  const at::Tensor logits = predict_logits(loaded.model, encodings, args.batch_size, loaded.tokenizer->pad_token_id(),
+                                           data.examples.size() > 1000);
 
   if (task) {
     const std::filesystem::path out = args.out;

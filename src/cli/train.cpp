@@ -26,6 +26,7 @@
 #include "core/progress.h"
 #include "data/batching.h"
 #include "train/distributed.h"
+#include "train/train_setup.h"
 #include "train/train_state.h"
 #include "train/trainer.h"
 
@@ -34,7 +35,7 @@ namespace {
 
 struct TrainArgs {
   std::string model;
-  DataArgs data;
+  DataSource data;
   std::string out;
   std::string method = "adapterbias";
   bool share_alpha = false;              // adapterbias
@@ -173,14 +174,6 @@ TrainArgs resumed_args(const TrainArgs& given, const CLI::App& sub, const TrainS
   return args;
 }
 
-// The examples of `data` at `indices`, in that order.
-Dataset subset(const Dataset& data, const std::vector<int64_t>& indices) {
-  Dataset part = data;
-  part.examples.clear();
-  for (const int64_t i : indices) part.examples.push_back(data.examples[static_cast<size_t>(i)]);
-  return part;
-}
-
 // SIGINT/SIGTERM ask the trainer to checkpoint and stop; a second Ctrl-C ends the program at once. (A SIGTERM
 // after a Ctrl-C is the --nproc launcher passing the same stop on: it changes nothing.)
 std::atomic<int> g_stop{0};
@@ -287,64 +280,36 @@ void run_train(TrainArgs args, const CLI::App& sub) {
   if (env && env->world_size > 1)
     group = ProcessGroup::connect(*env, std::chrono::milliseconds(static_cast<int64_t>(args.dist_timeout * 1000)));
 
-  const TaskSpec task = resolve_task(args.data);
-  Dataset train = read_split(args.data, task, "train", args.max_train_examples);
-  Dataset dev;
-  if (args.dev_fraction > 0) {
-    const HoldOut split = hold_out(static_cast<int64_t>(train.size()), args.dev_fraction, args.train.seed);
-    dev = subset(train, split.dev);
-    train = subset(train, split.train);
-  } else if (args.data.is_glue() || !args.data.dev_file.empty()) {
-    dev = read_split(args.data, task, "dev");
-  } else if (args.train.early_stopping > 0) {
-    throw InputError("--early-stopping needs a dev set: --dev FILE or --dev-fraction F");
-  }
+  const TrainData data = read_train_data(args.data, args.max_train_examples, args.dev_fraction, args.train.seed);
+  report_skipped_rows({&data.train, &data.dev});
+  const TaskSpec& task = data.task;
 
   Pretrained pretrained = load_pretrained(args.model);
   const auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
-  if (args.dropout >= 0) pretrained.model->set_dropout(args.dropout);
-
-  at::manual_seed(args.train.seed);
-  AdapterInfo info;
-  info.task = task.name;
-  info.labels = task.labels;
-  info.regression = task.regression;
-  info.max_length = args.train.max_length;
-  info.backbone = backbone_identity(pretrained);
-
-  std::unique_ptr<PeftMethod> method;
-  std::optional<AdapterFile> init;
-  if (!args.init_adapter.empty()) {
-    init = read_adapter(args.init_adapter);
-    if (init->info.num_labels() != task.num_labels())
-      throw MismatchError(fmt::format("{}: adapter has {} outputs but task {} needs {}", args.init_adapter,
-                                      init->info.num_labels(), task.name, task.num_labels()));
-    method = make_peft_method(init->info.method, init->info.method_options);
-  } else {
-    method = make_peft_method(args.method, method_options(args));
-  }
-  info.method = method->name();
-  info.method_options = method->options();
-  TaskModel model(pretrained.model, std::move(method), task.num_labels(), args.dropout >= 0 ? args.dropout : 0.5);
-  if (init) load_trainable(model, init->tensors, args.init_adapter);
-  model.set_compute(compute);
+  const MethodChoice choice{.method = args.method,
+                            .options = method_options(args),
+                            .init_adapter = args.init_adapter,
+                            .dropout = args.dropout};
+  TaskModelSetup setup = build_task_model(pretrained, task, choice, args.train.max_length, args.train.seed, compute);
+  TaskModel& model = setup.model;
+  const AdapterInfo& info = setup.info;
 
   const int64_t trainable = model.num_trainable();
   int64_t all = model.classifier->weight.numel() + model.classifier->bias.numel();  // backbone, injected, head
   for (const auto& p : model.backbone->parameters()) all += p.numel();
   if (rank0) {
-    std::fprintf(stderr, "task %s: %zu train, %zu dev examples%s; method %s %s\n", task.name.c_str(), train.size(),
-                 dev.size(), args.dev_fraction > 0 ? " (dev held out of train)" : "", info.method.c_str(),
-                 info.method_options.dump().c_str());
+    std::fprintf(stderr, "task %s: %zu train, %zu dev examples%s; method %s %s\n", task.name.c_str(),
+                 data.train.size(), data.dev.size(), data.dev_held_out ? " (dev held out of train)" : "",
+                 info.method.c_str(), info.method_options.dump().c_str());
     std::fprintf(stderr, "trainable params: %ld || all params: %ld || trainable%%: %.4f\n", static_cast<long>(trainable),
                  static_cast<long>(all), 100.0 * trainable / all);
-    if (dev.examples.empty())
+    if (data.dev.examples.empty())
       std::fprintf(stderr, "no dev set (--dev FILE or --dev-fraction F): no evaluation; adapter.safetensors is the last\n");
     if (group) std::fprintf(stderr, "data parallel: %d ranks (Gloo)\n", group->world_size());
   }
 
   ConsoleSink console;
-  Trainer trainer(model, *tokenizer, task, train, dev, args.train, info, args.out, rank0 ? &console : nullptr,
+  Trainer trainer(model, *tokenizer, task, data.train, data.dev, args.train, info, args.out, rank0 ? &console : nullptr,
                   group.get(), command_json(args, compute));
   if (checkpoint) {
     trainer.resume(*checkpoint);
@@ -352,52 +317,15 @@ void run_train(TrainArgs args, const CLI::App& sub) {
   }
   const TrainResult result = trainer.run(&g_stop);
   if (!rank0) return;
-  const auto adapter_bytes = std::filesystem::file_size(result.adapter_path);
-  uintmax_t backbone_bytes = 0;
-  for (const char* f : {"model.safetensors", "pytorch_model.bin"})
-    if (std::filesystem::exists(pretrained.dir / f)) {
-      backbone_bytes = std::filesystem::file_size(pretrained.dir / f);
-      break;
-    }
-  nlohmann::json summary = {{"task", task.name},
-                            {"best_step", result.best_step},
-                            {"steps", result.steps},
-                            {"stopped_early", result.stopped_early},
-                            {"train_seconds", result.seconds},
-                            {"train_step_seconds", result.step_seconds},
-                            {"train_tokens_per_s", result.tokens_per_second},
-                            {"device", compute.device.str()},
-                            {"precision", compute.bf16() ? "bf16" : "fp32"},
-                            {"world_size", group ? group->world_size() : 1},
-                            {"allreduce_seconds", result.allreduce_seconds},
-                            {"allreduce_bytes_per_step", result.allreduce_bytes_per_step},
-                            {"adapter", result.adapter_path.string()},
-                            {"last_adapter", result.last_path.string()},
-                            {"adapter_bytes", adapter_bytes},
-                            {"backbone_bytes", backbone_bytes},
-                            {"trainable_parameters", trainable},
-                            {"backbone_parameters", model.num_backbone_parameters()},
-                            {"method", info.method},
-                            {"dev_metric", result.best.primary_name},
-                            {"dev_primary", result.best.primary}};
-  for (const auto& [name, value] : result.best.values) summary["dev_" + name] = value;
-  if (const nlohmann::json notes = result.adapter_metadata.value("method_notes", nlohmann::json::object());
-      !notes.empty()) {
-    summary["method_notes"] = notes;
-    if (notes.contains("nonzero_parameters")) summary["nonzero_parameters"] = notes.at("nonzero_parameters");
-  }
-  if (!dev.examples.empty()) {
-    const Baseline baseline = constant_baseline(task, train.examples, dev.examples);
-    summary["baseline"] = baseline.description;
-    for (const auto& [name, value] : baseline.metrics.values) summary["baseline_dev_" + name] = value;
+  const nlohmann::json summary = train_summary(result, data, setup, pretrained, group ? group->world_size() : 1);
+  if (!data.dev.examples.empty())
     std::fprintf(stderr, "best dev %s = %.4f (step %ld)%s; ", result.best.primary_name.c_str(), result.best.primary,
                  static_cast<long>(result.best_step), result.stopped_early ? ", stopped early" : "");
-  }
   std::printf("%s\n", summary.dump(2).c_str());
+  const uintmax_t adapter_bytes = summary.at("adapter_bytes"), backbone_bytes = summary.at("backbone_bytes");
   std::fprintf(stderr, "adapter %s: %ju bytes, %.3f%% of the backbone's %ju bytes; last: %s\n",
-               result.adapter_path.c_str(), static_cast<uintmax_t>(adapter_bytes),
-               backbone_bytes ? 100.0 * adapter_bytes / backbone_bytes : 0.0, static_cast<uintmax_t>(backbone_bytes),
-               result.last_path.c_str());
+               result.adapter_path.c_str(), adapter_bytes, backbone_bytes ? 100.0 * adapter_bytes / backbone_bytes : 0.0,
+               backbone_bytes, result.last_path.c_str());
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include "core/log.h"
 
 namespace adapterbias {
 
@@ -51,12 +51,7 @@ void Progress::draw(bool final_line) {
   if (total_ > 0 && done_ > 0 && !final_line) eta = fmt::format(" eta {:.0f}s", seconds * (total_ - done_) / done_);
   const std::string line = fmt::format("{} {}{:.0f} tok/s {:.1f}s{}{}{}", label_, bar, tokens_ / seconds, seconds, eta,
                                        status_.empty() ? "" : " ", status_);
-  if (tty_) {
-    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
-  } else {
-    std::fprintf(stderr, "%s\n", line.c_str());
-  }
-  std::fflush(stderr);
+  log_line(final_line ? LogKind::progress_final : LogKind::progress, line);
 }
 
 }  // namespace adapterbias

@@ -1,5 +1,5 @@
-// Progress on long work: a one-line bar on a terminal (redrawn in place), plain periodic lines otherwise,
-// always with throughput. Writes to stderr so that stdout stays machine-readable.
+// Progress on long work: a one-line bar with throughput, handed to the log handler (core/log.h) ten times a
+// second when stderr is a terminal (the CLI redraws it in place), every ten seconds otherwise.
 #pragma once
 #include <chrono>
 #include <cstdint>

@@ -59,4 +59,11 @@ void BadRows::add(std::string message) {
   if (report_.reasons.size() < options_.max_reasons) report_.reasons.push_back(std::move(message));
 }
 
+Dataset subset(const Dataset& data, const std::vector<int64_t>& indices) {
+  Dataset part = data;
+  part.examples.clear();
+  for (const int64_t i : indices) part.examples.push_back(data.examples[static_cast<size_t>(i)]);
+  return part;
+}
+
 }  // namespace adapterbias

@@ -46,6 +46,9 @@ struct Dataset {
   size_t size() const { return examples.size(); }
 };
 
+// The examples of `data` at `indices`, in that order (everything else as in `data`).
+Dataset subset(const Dataset& data, const std::vector<int64_t>& indices);
+
 // ---------------------------------------------------------------------------------------------------------
 // Helpers shared by the readers
 

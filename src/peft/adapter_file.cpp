@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 #include <torch/utils.h>
 
 #include "core/error.h"
@@ -210,6 +211,39 @@ TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, co
   load_trainable(model, adapter.tensors, source.string());
   model.eval();
   return model;
+}
+
+TaskSpec adapter_task(DataSource& source, const AdapterInfo& info, const std::filesystem::path& adapter_path) {
+  if (source.task.empty()) source.task = info.task;
+  TaskSpec task;
+  if (source.is_glue()) {
+    try {
+      task = resolve_task(source);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}; HINT: the adapter's task is '{}': for your own data pass --dev FILE (and "
+                                   "--text-column ...)",
+                                   e.what(), info.task));
+    }
+  } else {
+    source.regression = info.regression;
+    task = resolve_task(source, &info.labels);
+  }
+  const auto outputs = [](bool regression, const std::vector<std::string>& labels) {
+    return regression ? std::string("regression") : fmt::format("labels [{}]", fmt::join(labels, ", "));
+  };
+  if (task.regression != info.regression || (!task.regression && task.labels != info.labels))
+    throw MismatchError(fmt::format("{}: adapter was trained for task '{}' ({}), but task {} needs {}",
+                                    adapter_path.string(), info.task, outputs(info.regression, info.labels), task.name,
+                                    outputs(task.regression, task.labels)));
+  return task;
+}
+
+LoadedAdapter load_adapter_model(Pretrained pretrained, AdapterFile file, const std::filesystem::path& path,
+                                 const Compute& compute) {
+  auto tokenizer = Tokenizer::from_pretrained(pretrained.dir);
+  TaskModel model = load_task_model(pretrained, file, path);
+  model.set_compute(compute);
+  return LoadedAdapter{path, std::move(file), std::move(pretrained), std::move(tokenizer), std::move(model)};
 }
 
 }  // namespace adapterbias

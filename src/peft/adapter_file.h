@@ -8,7 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/data_source.h"
 #include "model/checkpoint.h"
+#include "model/compute.h"
+#include "tokenizer/tokenizer.h"
 #include "peft/task_model.h"
 
 namespace adapterbias {
@@ -52,5 +55,31 @@ TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, co
 
 // Copies `tensors` into the model's trainable tensors; the names must be exactly the trainable set.
 void load_trainable(const TaskModel& model, const NamedTensors& tensors, const std::string& source);
+
+// The task an adapter runs on: source.task (the adapter's own task when empty) from GLUE, or own data with the
+// adapter's labels and kind; `source` is completed with both. MismatchError when the task's outputs are not the
+// adapter's.
+TaskSpec adapter_task(DataSource& source, const AdapterInfo& info, const std::filesystem::path& adapter_path);
+
+// An adapter ready to run: its file, the backbone it is injected into, that backbone's tokenizer, the model
+// (eval mode, on its compute).
+struct LoadedAdapter {
+  std::filesystem::path path;
+  AdapterFile file;
+  Pretrained pretrained;
+  std::unique_ptr<Tokenizer> tokenizer;
+  TaskModel model;
+
+  const AdapterInfo& info() const { return file.info; }
+  // `max_length` when > 0, else the length the adapter was trained with.
+  int64_t max_length(int64_t override_length = 0) const {
+    return override_length > 0 ? override_length : file.info.max_length;
+  }
+};
+
+// Loads the backbone `pretrained` (a fresh load_pretrained, or a copy_pretrained to keep an original), injects
+// the adapter (load_task_model's checks) and puts it on `compute`.
+LoadedAdapter load_adapter_model(Pretrained pretrained, AdapterFile file, const std::filesystem::path& path,
+                                 const Compute& compute);
 
 }  // namespace adapterbias

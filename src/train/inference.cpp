@@ -1,8 +1,10 @@
 #include "train/inference.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/utils.h>
 
+#include "core/error.h"
 #include "core/progress.h"
 #include "data/batching.h"
 #include "model/collate.h"
@@ -69,6 +71,47 @@ std::vector<double> predicted_scores(const at::Tensor& logits) {
 MetricResult score(const TaskSpec& task, const at::Tensor& logits, const std::vector<Example>& examples) {
   if (task.regression) return compute_metrics(task, std::span<const double>(predicted_scores(logits)), examples);
   return compute_metrics(task, std::span<const int64_t>(predicted_classes(logits)), examples);
+}
+
+nlohmann::ordered_json evaluate_adapter(LoadedAdapter& loaded, const TaskSpec& task, const Dataset& data,
+                                        const std::string& split, int64_t batch_size, int64_t max_length,
+                                        bool show_progress) {
+  if (!data.has_labels)
+    throw InputError(fmt::format("{}: split '{}' has no labels to score against", data.path.string(), split));
+  const int64_t length = loaded.max_length(max_length);
+  const auto encodings = encode_examples(*loaded.tokenizer, data.examples, length);
+  const at::Tensor logits =
+      predict_logits(loaded.model, encodings, batch_size, loaded.tokenizer->pad_token_id(), show_progress);
+  const MetricResult metrics = score(task, logits, data.examples);
+  nlohmann::ordered_json out = {{"task", task.name},
+                                {"split", split},
+                                {"n", data.size()},
+                                {"adapter", loaded.path.string()},
+                                {"max_length", length}};
+  for (const auto& [name, value] : metrics.values) out[name] = value;
+  out["primary"] = metrics.primary_name;
+  return out;
+}
+
+nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits) {
+  nlohmann::ordered_json out;
+  if (info.regression) {
+    out["score"] = row[0].item<double>();
+  } else {
+    const at::Tensor probs = at::softmax(row.to(at::kDouble), 0);
+    const int64_t id = row.argmax().item<int64_t>();
+    out["label"] = info.labels[id];
+    out["label_id"] = id;
+    nlohmann::ordered_json probabilities = nlohmann::ordered_json::object();
+    for (size_t c = 0; c < info.labels.size(); ++c) probabilities[info.labels[c]] = probs[c].item<double>();
+    out["probabilities"] = probabilities;
+  }
+  if (with_logits) {
+    std::vector<double> values;
+    for (int64_t c = 0; c < row.size(0); ++c) values.push_back(row[c].item<double>());
+    out["logits"] = values;
+  }
+  return out;
 }
 
 }  // namespace adapterbias

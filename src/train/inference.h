@@ -4,10 +4,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/dataset.h"
 #include "data/metrics.h"
 #include "data/task.h"
 #include "model/collate.h"
+#include "peft/adapter_file.h"
 #include "peft/task_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,5 +38,16 @@ at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodin
 std::vector<int64_t> predicted_classes(const at::Tensor& logits);
 std::vector<double> predicted_scores(const at::Tensor& logits);
 MetricResult score(const TaskSpec& task, const at::Tensor& logits, const std::vector<Example>& examples);
+
+// Scores `loaded` on `data` (a labeled split of `task`, e.g. from adapter_task and read_split): the document
+// `adapterbias eval` prints, {task, split, n, adapter, max_length, <each metric>, primary}. `max_length` 0: the
+// adapter's.
+nlohmann::ordered_json evaluate_adapter(LoadedAdapter& loaded, const TaskSpec& task, const Dataset& data,
+                                        const std::string& split, int64_t batch_size, int64_t max_length = 0,
+                                        bool show_progress = false);
+
+// One prediction from a logits row: {"label", "label_id", "probabilities"} or, for regression, {"score"};
+// `with_logits` adds the raw "logits".
+nlohmann::ordered_json prediction_json(const AdapterInfo& info, const at::Tensor& row, bool with_logits = false);
 
 }  // namespace adapterbias

@@ -145,6 +145,8 @@ Trainer::Trainer(TaskModel& model, const Tokenizer& tokenizer, TaskSpec task, co
       command_(std::move(command)),
       pad_id_(tokenizer.pad_token_id()) {
   if (train_.examples.empty()) throw InputError(fmt::format("{}: no training examples", train_.path.string()));
+  if (options_.early_stopping > 0 && dev_.examples.empty())
+    throw InputError("--early-stopping needs a dev set: --dev FILE or --dev-fraction F");
   train_enc_ = encode_examples(tokenizer, train_.examples, options_.max_length);
   dev_enc_ = encode_examples(tokenizer, dev_.examples, options_.max_length);
   for (const auto& e : train_enc_) lengths_.push_back(static_cast<int64_t>(e.ids.size()));
