@@ -32,6 +32,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/method_comparison.h"  // defines: aggregate_runs, comparison_markdown, comparison_svg
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
@@ -145,111 +146,6 @@ nlohmann::json finished_run(const std::vector<std::string>& args, const std::fil
   return summary.is_object() && summary.contains("peak_rss_mb") ? summary : nlohmann::json();
 }
 
-struct Row {
-  std::string method;
-  double lr = 0.0;
-  int64_t trainable = 0, backbone = 0, adapter_bytes = 0;
-  int64_t nonzero = -1;  // non-zero saved method parameters (adapterbias-l0), over seeds: mean; -1 if not reported
-  std::string metric;
-  std::vector<double> scores;
-  double mean = 0.0, std = 0.0, seconds = 0.0, tokens_per_s = 0.0, max_rss_mb = 0.0;
-
-  double share() const { return backbone > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(backbone) : 0.0; }
-  nlohmann::json to_json() const {
-    return {{"method", method}, {"lr", lr}, {"trainable_parameters", trainable}, {"backbone_parameters", backbone},
-            {"trainable_percent", share()}, {"adapter_bytes", adapter_bytes},
-            {"nonzero_parameters", nonzero >= 0 ? nlohmann::json(nonzero) : nlohmann::json()}, {"dev_metric", metric},
-            {"dev_scores", scores}, {"dev_mean", mean}, {"dev_std", std}, {"train_seconds_mean", seconds},
-            {"train_tokens_per_s_mean", tokens_per_s}, {"peak_rss_mb", max_rss_mb}};
-  }
-};
-
-// ---- outputs ------------------------------------------------------------------------------------------------
-
-std::string markdown_table(const std::vector<Row>& rows, const CompareArgs& args) {
-  std::string md = fmt::format("# {} on {}: {} seed(s), {} epoch(s)\n\n", args.model, args.task, args.seeds, args.epochs);
-  const bool any_nonzero = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.nonzero >= 0; });
-  md += fmt::format("| method | lr | trainable params | % of backbone |{} adapter bytes | dev {} (mean ± std) | train s | "
-                    "tokens/s | peak RSS MB |\n|---|---:|---:|---:|{}---:|---:|---:|---:|---:|\n",
-                    any_nonzero ? " non-zero after training |" : "", rows.empty() ? "" : rows.front().metric,
-                    any_nonzero ? "---:|" : "");
-  for (const auto& r : rows) {
-    const std::string nonzero = !any_nonzero ? "" : r.nonzero >= 0 ? fmt::format(" {} |", r.nonzero) : " |";
-    md += fmt::format("| {} | {:g} | {} | {:.4f} |{} {} | {:.4f} ± {:.4f} | {:.2f} | {:.0f} | {:.0f} |\n", r.method, r.lr,
-                      r.trainable, r.share(), nonzero, r.adapter_bytes, r.mean, r.std, r.seconds, r.tokens_per_s,
-                      r.max_rss_mb);
-  }
-  return md;
-}
-
-// Dev metric against trainable parameters on a log10 x axis, one point (with ± std bars) per method; the
-// AdapterBias family in red, the others in blue.
-std::string svg_plot(const std::vector<Row>& rows, const CompareArgs& args) {
-  const double W = 640, Ht = 400, left = 70, right = 30, top = 36, bottom = 50;
-  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
-  for (const auto& r : rows) {
-    const double x = std::log10(std::max<double>(r.trainable, 1));
-    xmin = std::min(xmin, x), xmax = std::max(xmax, x);
-    ymin = std::min(ymin, r.mean - r.std), ymax = std::max(ymax, r.mean + r.std);
-  }
-  xmin = std::floor(xmin), xmax = std::max(std::ceil(xmax), xmin + 1);
-  if (!(ymax > ymin)) ymin -= 0.05, ymax += 0.05;
-  const double pad = 0.1 * (ymax - ymin);
-  ymin -= pad, ymax += pad;
-  auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (W - left - right); };
-  auto py = [&](double y) { return top + (ymax - y) / (ymax - ymin) * (Ht - top - bottom); };
-  std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" font-family=\"sans-serif\" "
-      "font-size=\"12\">\n<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n"
-      "<line x1=\"{2}\" y1=\"{3}\" x2=\"{4}\" y2=\"{3}\" stroke=\"black\"/>\n"
-      "<line x1=\"{2}\" y1=\"{5}\" x2=\"{2}\" y2=\"{3}\" stroke=\"black\"/>\n",
-      W, Ht, left, Ht - bottom, W - right, top);
-  for (double d = xmin; d <= xmax + 1e-9; d += 1)  // decade ticks
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"
-                       "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">1e{4:g}</text>\n",
-                       px(d), top, Ht - bottom, Ht - bottom + 16, d);
-  for (int k = 0; k <= 4; ++k) {
-    const double y = ymin + (ymax - ymin) * k / 4;
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3f}</text>\n", left - 6, py(y) + 4, y);
-  }
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">trainable parameters (log scale)</text>\n",
-                     (left + W - right) / 2, Ht - 10);
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}: dev {} "
-                     "(mean ± std over {} seed(s)) against trainable parameters</text>\n",
-                     (left + W - right) / 2, args.task, rows.empty() ? "" : rows.front().metric, args.seeds);
-  svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">dev {}</text>\n",
-                     (top + Ht - bottom) / 2, rows.empty() ? "" : rows.front().metric);
-  // Labels sit above-right of their point; top to bottom, one that would overlap a placed one moves down.
-  std::vector<size_t> order(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a].mean > rows[b].mean; });
-  std::vector<double> label_ys(rows.size());
-  std::vector<std::array<double, 4>> placed;  // (x0, y0, x1, y1)
-  for (const size_t i : order) {
-    const double x = px(std::log10(std::max<double>(rows[i].trainable, 1))) + 6;
-    const double w = 7.0 * static_cast<double>(rows[i].method.size());
-    double y = py(rows[i].mean) - 6;
-    for (bool moved = true; moved;) {
-      moved = false;
-      for (const auto& b : placed)
-        if (x < b[2] && x + w > b[0] && y > b[1] && y - 13 < b[3]) y = b[3] + 13, moved = true;
-    }
-    placed.push_back({x, y - 13, x + w, y});
-    label_ys[i] = y;
-  }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    const double x = px(std::log10(std::max<double>(r.trainable, 1)));
-    const double label_y = label_ys[i];
-    const char* colour = r.method.starts_with("adapterbias") ? "#c0392b" : "steelblue";
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{7}\"/>"
-                       "<circle cx=\"{0:.1f}\" cy=\"{3:.1f}\" r=\"4\" fill=\"{7}\"/>"
-                       "<text x=\"{4:.1f}\" y=\"{5:.1f}\" fill=\"{7}\">{6}</text>\n",
-                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, label_y, r.method, colour);
-  }
-  return svg + "</svg>\n";
-}
-
 // ---- the command --------------------------------------------------------------------------------------------
 
 void run_compare(const CompareArgs& args) {
@@ -261,10 +157,10 @@ void run_compare(const CompareArgs& args) {
       throw InputError(fmt::format("--lr {}={:g}: '{}' is not among --methods ({})", method, lr, method,
                                    fmt::join(args.methods, ",")));
   const std::filesystem::path out(args.out);
-  std::vector<Row> rows;
+  std::vector<MethodResult> rows;  // method and lr of each, until the runs are aggregated
   std::vector<Child> queue;
   for (const auto& method : args.methods) {
-    Row row;
+    MethodResult row;
     row.method = method;
     const auto it = lr_overrides.find(method);
     row.lr = it != lr_overrides.end() ? it->second : default_lr(method);
@@ -337,37 +233,18 @@ void run_compare(const CompareArgs& args) {
   }
   while (!running.empty()) wait_one();
 
-  for (size_t i = 0; i < rows.size(); ++i) {
-    Row& row = rows[i];
-    const double n = static_cast<double>(summaries[i].size());
-    double nonzero = 0.0;
-    bool has_nonzero = true;
-    for (const auto& s : summaries[i]) {
-      row.trainable = s.at("trainable_parameters").get<int64_t>();
-      row.backbone = s.at("backbone_parameters").get<int64_t>();
-      row.adapter_bytes = std::max(row.adapter_bytes, s.at("adapter_bytes").get<int64_t>());
-      row.metric = s.at("dev_metric").get<std::string>();
-      row.scores.push_back(s.at("dev_primary").get<double>());
-      row.seconds += s.at("train_seconds").get<double>() / n;
-      row.tokens_per_s += s.at("train_tokens_per_s").get<double>() / n;
-      row.max_rss_mb = std::max(row.max_rss_mb, s.at("peak_rss_mb").get<double>());
-      has_nonzero = has_nonzero && s.contains("nonzero_parameters");
-      if (has_nonzero) nonzero += s.at("nonzero_parameters").get<double>() / n;
-    }
-    if (has_nonzero) row.nonzero = std::llround(nonzero);
-    for (const double v : row.scores) row.mean += v / n;
-    for (const double v : row.scores) row.std += n > 1 ? (v - row.mean) * (v - row.mean) / (n - 1) : 0.0;
-    row.std = std::sqrt(row.std);
-  }
+  std::vector<MethodResult> results;
+  for (size_t i = 0; i < rows.size(); ++i) results.push_back(aggregate_runs(rows[i].method, rows[i].lr, summaries[i]));
+  const ComparisonSetup setup{args.model, args.task, args.seeds, args.epochs};
 
   nlohmann::json json = {{"model", args.model}, {"task", args.task}, {"seeds", args.seeds}, {"epochs", args.epochs},
                          {"batch_size", args.batch_size}, {"max_train_examples", args.max_train_examples},
                          {"rows", nlohmann::json::array()}};
-  for (const auto& r : rows) json["rows"].push_back(r.to_json());
-  const std::string md = markdown_table(rows, args);
+  for (const auto& r : results) json["rows"].push_back(r.to_json());
+  const std::string md = comparison_markdown(results, setup);
   std::ofstream(out / "compare.json") << json.dump(2) << "\n";
   std::ofstream(out / "compare.md") << md;
-  std::ofstream(out / "compare.svg") << svg_plot(rows, args);
+  std::ofstream(out / "compare.svg") << comparison_svg(results, setup);
   std::printf("%s", md.c_str());
   std::fprintf(stderr, "wrote %s, %s, %s\n", (out / "compare.md").c_str(), (out / "compare.json").c_str(),
                (out / "compare.svg").c_str());

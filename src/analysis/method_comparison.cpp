@@ -1,0 +1,121 @@
+#include "analysis/method_comparison.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace adapterbias {
+
+MethodResult aggregate_runs(const std::string& method, double lr, const std::vector<nlohmann::json>& summaries) {
+  MethodResult row;
+  row.method = method;
+  row.lr = lr;
+  {
+    const double n = static_cast<double>(summaries.size());
+    double nonzero = 0.0;
+    bool has_nonzero = true;
+    for (const auto& s : summaries) {
+      row.trainable = s.at("trainable_parameters").get<int64_t>();
+      row.backbone = s.at("backbone_parameters").get<int64_t>();
+      row.adapter_bytes = std::max(row.adapter_bytes, s.at("adapter_bytes").get<int64_t>());
+      row.metric = s.at("dev_metric").get<std::string>();
+      row.scores.push_back(s.at("dev_primary").get<double>());
+      row.seconds += s.at("train_seconds").get<double>() / n;
+      row.tokens_per_s += s.at("train_tokens_per_s").get<double>() / n;
+      row.max_rss_mb = std::max(row.max_rss_mb, s.at("peak_rss_mb").get<double>());
+      has_nonzero = has_nonzero && s.contains("nonzero_parameters");
+      if (has_nonzero) nonzero += s.at("nonzero_parameters").get<double>() / n;
+    }
+    if (has_nonzero) row.nonzero = std::llround(nonzero);
+    for (const double v : row.scores) row.mean += v / n;
+    for (const double v : row.scores) row.std += n > 1 ? (v - row.mean) * (v - row.mean) / (n - 1) : 0.0;
+    row.std = std::sqrt(row.std);
+  }
+  return row;
+}
+
+std::string comparison_markdown(const std::vector<MethodResult>& rows, const ComparisonSetup& setup) {
+  std::string md = fmt::format("# {} on {}: {} seed(s), {} epoch(s)\n\n", setup.model, setup.task, setup.seeds, setup.epochs);
+  const bool any_nonzero = std::any_of(rows.begin(), rows.end(), [](const MethodResult& r) { return r.nonzero >= 0; });
+  md += fmt::format("| method | lr | trainable params | % of backbone |{} adapter bytes | dev {} (mean ± std) | train s | "
+                    "tokens/s | peak RSS MB |\n|---|---:|---:|---:|{}---:|---:|---:|---:|---:|\n",
+                    any_nonzero ? " non-zero after training |" : "", rows.empty() ? "" : rows.front().metric,
+                    any_nonzero ? "---:|" : "");
+  for (const auto& r : rows) {
+    const std::string nonzero = !any_nonzero ? "" : r.nonzero >= 0 ? fmt::format(" {} |", r.nonzero) : " |";
+    md += fmt::format("| {} | {:g} | {} | {:.4f} |{} {} | {:.4f} ± {:.4f} | {:.2f} | {:.0f} | {:.0f} |\n", r.method, r.lr,
+                      r.trainable, r.share(), nonzero, r.adapter_bytes, r.mean, r.std, r.seconds, r.tokens_per_s,
+                      r.max_rss_mb);
+  }
+  return md;
+}
+
+std::string comparison_svg(const std::vector<MethodResult>& rows, const ComparisonSetup& setup) {
+  const double W = 640, Ht = 400, left = 70, right = 30, top = 36, bottom = 50;
+  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
+  for (const auto& r : rows) {
+    const double x = std::log10(std::max<double>(r.trainable, 1));
+    xmin = std::min(xmin, x), xmax = std::max(xmax, x);
+    ymin = std::min(ymin, r.mean - r.std), ymax = std::max(ymax, r.mean + r.std);
+  }
+  xmin = std::floor(xmin), xmax = std::max(std::ceil(xmax), xmin + 1);
+  if (!(ymax > ymin)) ymin -= 0.05, ymax += 0.05;
+  const double pad = 0.1 * (ymax - ymin);
+  ymin -= pad, ymax += pad;
+  auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (W - left - right); };
+  auto py = [&](double y) { return top + (ymax - y) / (ymax - ymin) * (Ht - top - bottom); };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" font-family=\"sans-serif\" "
+      "font-size=\"12\">\n<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n"
+      "<line x1=\"{2}\" y1=\"{3}\" x2=\"{4}\" y2=\"{3}\" stroke=\"black\"/>\n"
+      "<line x1=\"{2}\" y1=\"{5}\" x2=\"{2}\" y2=\"{3}\" stroke=\"black\"/>\n",
+      W, Ht, left, Ht - bottom, W - right, top);
+  for (double d = xmin; d <= xmax + 1e-9; d += 1)  // decade ticks
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"
+                       "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">1e{4:g}</text>\n",
+                       px(d), top, Ht - bottom, Ht - bottom + 16, d);
+  for (int k = 0; k <= 4; ++k) {
+    const double y = ymin + (ymax - ymin) * k / 4;
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3f}</text>\n", left - 6, py(y) + 4, y);
+  }
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">trainable parameters (log scale)</text>\n",
+                     (left + W - right) / 2, Ht - 10);
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}: dev {} "
+                     "(mean ± std over {} seed(s)) against trainable parameters</text>\n",
+                     (left + W - right) / 2, setup.task, rows.empty() ? "" : rows.front().metric, setup.seeds);
+  svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">dev {}</text>\n",
+                     (top + Ht - bottom) / 2, rows.empty() ? "" : rows.front().metric);
+  // Labels sit above-right of their point; top to bottom, one that would overlap a placed one moves down.
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a].mean > rows[b].mean; });
+  std::vector<double> label_ys(rows.size());
+  std::vector<std::array<double, 4>> placed;  // (x0, y0, x1, y1)
+  for (const size_t i : order) {
+    const double x = px(std::log10(std::max<double>(rows[i].trainable, 1))) + 6;
+    const double w = 7.0 * static_cast<double>(rows[i].method.size());
+    double y = py(rows[i].mean) - 6;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& b : placed)
+        if (x < b[2] && x + w > b[0] && y > b[1] && y - 13 < b[3]) y = b[3] + 13, moved = true;
+    }
+    placed.push_back({x, y - 13, x + w, y});
+    label_ys[i] = y;
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const MethodResult& r = rows[i];
+    const double x = px(std::log10(std::max<double>(r.trainable, 1)));
+    const double label_y = label_ys[i];
+    const char* colour = r.method.starts_with("adapterbias") ? "#c0392b" : "steelblue";
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{7}\"/>"
+                       "<circle cx=\"{0:.1f}\" cy=\"{3:.1f}\" r=\"4\" fill=\"{7}\"/>"
+                       "<text x=\"{4:.1f}\" y=\"{5:.1f}\" fill=\"{7}\">{6}</text>\n",
+                       x, py(r.mean - r.std), py(r.mean + r.std), py(r.mean), x + 6, label_y, r.method, colour);
+  }
+  return svg + "</svg>\n";
+}
+
+}  // namespace adapterbias
