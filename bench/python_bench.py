@@ -111,7 +111,7 @@ def main():
         with open(os.path.join(glue, "SST-2", f"{split}.tsv"), "w", encoding="utf-8") as dst:
             dst.write("\n".join(lines) + "\n")
     _peers.run_child([args.bin, "train", "--model", "minilm", "--task", "sst-2", "--data", glue, "--out",
-                      os.path.join(work, "run"), "--max-steps", 20, "--epochs", 1, "--threads", args.threads,
+                      os.path.join(work, "run"), "--max-steps", "20", "--epochs", "1", "--threads", str(args.threads),
                       "--precision", "fp32"], env=env)
     adapter = os.path.join(work, "run", "adapter.safetensors")
     merged = os.path.join(work, "merged")
@@ -121,8 +121,8 @@ def main():
 
     def cli(precision, path):
         out, _, wall, _ = _peers.run_child([args.bin, "predict", "--model", "minilm", "--adapter", adapter, "--input",
-                                            path, "--batch-size", args.batch_size, "--threads", args.threads,
-                                            "--precision", precision], env=env)
+                                            path, "--batch-size", str(args.batch_size), "--threads",
+                                            str(args.threads), "--precision", precision], env=env)
         return wall, [json.loads(line)["label"] for line in out.splitlines()]
 
     def child(kind, precision):

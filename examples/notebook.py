@@ -15,7 +15,7 @@ import adapterbias as ab
 HERE = Path(__file__).resolve().parent
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", default="runs/notebook", help="folder for the adapter and the plot")
-parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--epochs", type=int, default=10)
 args = parser.parse_args()
 out = Path(args.out)
 
@@ -26,7 +26,7 @@ print(backbone)
 # %% Train an AdapterBias adapter: one vector and one Linear(I -> 1) per layer, the LayerNorms and a head
 result = ab.train(backbone, task="reviews", train=HERE / "data" / "reviews_train.csv",
                   dev=HERE / "data" / "reviews_dev.csv", text_column="review", label_column="sentiment",
-                  out=out, overwrite=True, epochs=args.epochs, lr=1e-3, batch_size=32, progress=True)
+                  out=out, overwrite=True, epochs=args.epochs, lr=2e-3, batch_size=16, progress=True)
 print(f"best dev {result.dev_metric} = {result.dev_score:.4f} at step {result.best_step}; "
       f"adapter {result.adapter_bytes} bytes, {result.trainable_parameters} trained parameters, "
       f"{result.tokens_per_second:.0f} tokens/s")

@@ -21,25 +21,6 @@ at::Tensor run_logits(PyTaskModel& t, const std::vector<Example>& examples, int6
   return predict_logits(t.loaded.model, encodings, batch_size, t.loaded.tokenizer->pad_token_id());
 }
 
-// A DataSource from evaluate()'s keyword arguments (the same names as `adapterbias eval`'s flags).
-DataSource source_from_python(const py::dict& kwargs) {
-  DataSource s;
-  const auto text = [&](const char* key, std::string& field) {
-    if (kwargs.contains(key) && !kwargs[key].is_none()) field = py::str(kwargs[key]).cast<std::string>();
-  };
-  text("task", s.task);
-  text("data", s.data);
-  text("train", s.train_file);
-  text("dev", s.dev_file);
-  text("test", s.test_file);
-  text("text_column", s.text_column);
-  text("text_pair_column", s.text_pair_column);
-  text("label_column", s.label_column);
-  text("id_column", s.id_column);
-  if (kwargs.contains("skip_bad_rows")) s.skip_bad_rows = kwargs["skip_bad_rows"].cast<bool>();
-  return s;
-}
-
 }  // namespace
 
 void bind_task_model(py::module_& m) {
@@ -84,7 +65,7 @@ void bind_task_model(py::module_& m) {
       .def("evaluate", [](PyTaskModel& t, const std::string& split, int64_t batch_size, int64_t max_length,
                           const py::kwargs& kwargs) {
         check_batch(batch_size, max_length);
-        DataSource source = source_from_python(kwargs);
+        DataSource source = data_source_from_json(from_python(kwargs));
         nlohmann::ordered_json metrics;
         {
           py::gil_scoped_release release;

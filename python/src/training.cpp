@@ -94,18 +94,7 @@ TrainConfig parse_config(const nlohmann::json& c) {
   for (const auto& [key, value] : c.items())
     if (!kKeys.contains(key)) throw InputError(fmt::format("train: unknown option '{}'", key));
   TrainConfig t;
-  DataSource& d = t.data;
-  d.task = take<std::string>(c, "task", "");
-  d.data = take<std::string>(c, "data", "");
-  d.train_file = take<std::string>(c, "train", "");
-  d.dev_file = take<std::string>(c, "dev", "");
-  d.test_file = take<std::string>(c, "test", "");
-  d.text_column = take<std::string>(c, "text_column", d.text_column);
-  d.text_pair_column = take<std::string>(c, "text_pair_column", "");
-  d.label_column = take<std::string>(c, "label_column", d.label_column);
-  d.id_column = take<std::string>(c, "id_column", "");
-  d.regression = take<bool>(c, "regression", false);
-  d.skip_bad_rows = take<bool>(c, "skip_bad_rows", false);
+  t.data = data_source_from_json(c);
   t.method.method = take<std::string>(c, "method", t.method.method);
   t.method.options = take<nlohmann::json>(c, "method_options", nlohmann::json::object());
   t.method.init_adapter = take<std::string>(c, "init_adapter", "");

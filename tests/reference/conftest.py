@@ -44,6 +44,16 @@ def glue_dir() -> Path:
     return Path(os.environ.get("ADAPTERBIAS_GLUE_DIR", REPO.parent / "shared" / "data" / "glue"))
 
 
+def sst2_subset(root: Path, train_rows: int, dev_rows: int) -> Path:
+    """A GLUE root holding SST-2/{train,dev}.tsv: the first rows of the embedded sample (data/sample)."""
+    (root / "SST-2").mkdir(parents=True, exist_ok=True)
+    sample = REPO / "data" / "sample" / "SST-2"
+    for split, rows in [("train", train_rows), ("dev", dev_rows)]:
+        lines = (sample / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        (root / "SST-2" / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
+    return root
+
+
 def write_jsonl(path: Path, rows) -> Path:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:

@@ -13,7 +13,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from conftest import REPO, minilm_dir, run_cli, write_jsonl
+from conftest import REPO, minilm_dir, run_cli, sst2_subset, write_jsonl
 
 EXIT_INPUT, EXIT_FORMAT, EXIT_MISMATCH = 3, 4, 5
 
@@ -30,12 +30,8 @@ TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "spec
 @pytest.fixture(scope="module")
 def glue(tmp_path_factory):
     """A GLUE root holding SST-2/{train,dev}.tsv: the sample's first 64 train and 128 dev rows, plus a test.tsv."""
-    root = tmp_path_factory.mktemp("glue")
-    (root / "SST-2").mkdir()
+    root = sst2_subset(tmp_path_factory.mktemp("glue"), train_rows=64, dev_rows=128)
     sample = REPO / "data" / "sample" / "SST-2"
-    for split, rows in [("train", 64), ("dev", 128)]:
-        lines = (sample / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
-        (root / "SST-2" / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
     dev = (sample / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:9]
     test = ["index\tsentence"] + [f"{i}\t{line.split(chr(9))[0]}" for i, line in enumerate(dev)]
     (root / "SST-2" / "test.tsv").write_text("\n".join(test) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, minilm_dir, run_cli, write_jsonl
+from conftest import REPO, minilm_dir, run_cli, sst2_subset, write_jsonl
 
 try:
     import adapterbias as ab
@@ -37,13 +37,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def glue(tmp_path_factory):
     """A GLUE root holding SST-2/{train,dev}.tsv: the sample's first 96 train and 64 dev rows."""
-    root = tmp_path_factory.mktemp("glue")
-    (root / "SST-2").mkdir()
-    sample = REPO / "data" / "sample" / "SST-2"
-    for split, rows in [("train", 96), ("dev", 64)]:
-        lines = (sample / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
-        (root / "SST-2" / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
-    return root
+    return sst2_subset(tmp_path_factory.mktemp("glue"), train_rows=96, dev_rows=64)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +66,11 @@ def test_version_and_torch_check():
     out = subprocess.run([sys.executable, "-c", "import adapterbias; print(adapterbias.__version__)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0.1.0"
+    # Under another torch the package refuses to load the extension, naming both versions.
+    other = subprocess.run([sys.executable, "-c", "import torch; torch.__version__ = '9.9.9'; import adapterbias"],
+                           capture_output=True, text=True)
+    assert other.returncode != 0 and "ImportError" in other.stderr
+    assert "built for torch " + torch.__version__ in other.stderr and "torch 9.9.9 is installed" in other.stderr
 
 
 def test_train_writes_the_cli_adapter_bytes(trained):
@@ -107,6 +106,10 @@ def test_train_own_csv_and_method_flags(tmp_path, backbone):
     model = ab.load_adapter(backbone, result.adapter_path)
     assert model.labels == ["neg", "pos"] and model.task == "mine"
     assert model.info["method_options"]["share_alpha"] is True
+    ours = model.evaluate(dev=tmp_path / "train.csv")
+    cli = json.loads(run_cli("eval", "--model", "minilm", "--adapter", result.adapter_path, "--dev",
+                             tmp_path / "train.csv", "--threads", 1).stdout)
+    assert ours == cli and ours["task"] == "mine" and ours["n"] == 16
     with pytest.raises(TypeError):
         ab.train(backbone, task="mine", train=tmp_path / "train.csv", out=tmp_path / "x", not_an_option=1)
 
@@ -304,7 +307,7 @@ def test_callback_exception_stops_the_run(tmp_path, glue, backbone):
 
 
 def test_notebook_example_runs(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "notebook.py"), "--out", str(tmp_path)],
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "notebook.py"), "--out", str(tmp_path), "--epochs", "2"],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     assert "prediction:" in proc.stdout and "largest shift:" in proc.stdout
