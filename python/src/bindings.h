@@ -23,11 +23,6 @@ py::object to_python(const nlohmann::ordered_json& value);
 py::object to_python(const nlohmann::json& value);
 nlohmann::json from_python(const py::handle& value);
 
-// A data source from keyword arguments under `adapterbias train`'s flag names (task, data, train, dev, test,
-// text_column, text_pair_column, label_column, id_column, regression, skip_bad_rows); absent or None keys keep
-// the defaults.
-DataSource data_source_from_json(const nlohmann::json& options);
-
 // Texts (and optional pairs of equal count) from Python: a str or a sequence of str.
 std::vector<Example> examples_from_python(const py::object& texts, const py::object& text_pairs);
 

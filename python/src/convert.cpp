@@ -28,25 +28,6 @@ nlohmann::json from_python(const py::handle& value) {
   return nlohmann::json::parse(text);
 }
 
-DataSource data_source_from_json(const nlohmann::json& options) {
-  DataSource s;
-  const auto take = [&](const char* key, auto& field) {
-    if (options.contains(key) && !options.at(key).is_null()) options.at(key).get_to(field);
-  };
-  take("task", s.task);
-  take("data", s.data);
-  take("train", s.train_file);
-  take("dev", s.dev_file);
-  take("test", s.test_file);
-  take("text_column", s.text_column);
-  take("text_pair_column", s.text_pair_column);
-  take("label_column", s.label_column);
-  take("id_column", s.id_column);
-  take("regression", s.regression);
-  take("skip_bad_rows", s.skip_bad_rows);
-  return s;
-}
-
 std::vector<Example> examples_from_python(const py::object& texts, const py::object& text_pairs) {
   const auto strings = [](const py::object& values, const char* what) {
     if (py::isinstance<py::str>(values)) return std::vector<std::string>{values.cast<std::string>()};

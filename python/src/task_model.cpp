@@ -65,7 +65,7 @@ void bind_task_model(py::module_& m) {
       .def("evaluate", [](PyTaskModel& t, const std::string& split, int64_t batch_size, int64_t max_length,
                           const py::kwargs& kwargs) {
         check_batch(batch_size, max_length);
-        DataSource source = data_source_from_json(from_python(kwargs));
+        DataSource source = DataSource::from_json(from_python(kwargs));
         nlohmann::ordered_json metrics;
         {
           py::gil_scoped_release release;

@@ -94,7 +94,7 @@ TrainConfig parse_config(const nlohmann::json& c) {
   for (const auto& [key, value] : c.items())
     if (!kKeys.contains(key)) throw InputError(fmt::format("train: unknown option '{}'", key));
   TrainConfig t;
-  t.data = data_source_from_json(c);
+  t.data = DataSource::from_json(c);
   t.method.method = take<std::string>(c, "method", t.method.method);
   t.method.options = take<nlohmann::json>(c, "method_options", nlohmann::json::object());
   t.method.init_adapter = take<std::string>(c, "init_adapter", "");

@@ -73,12 +73,7 @@ std::string absolute_path(const std::string& path) {
 nlohmann::json command_json(const TrainArgs& a, const Compute& compute) {
   const TrainOptions& t = a.train;
   nlohmann::json json = {
-      {"model", absolute_path(a.model)}, {"task", a.data.task}, {"data", absolute_path(a.data.data)},
-      {"train_file", absolute_path(a.data.train_file)}, {"dev_file", absolute_path(a.data.dev_file)},
-      {"test_file", absolute_path(a.data.test_file)}, {"text_column", a.data.text_column},
-      {"text_pair_column", a.data.text_pair_column}, {"label_column", a.data.label_column},
-      {"id_column", a.data.id_column}, {"regression", a.data.regression}, {"skip_bad_rows", a.data.skip_bad_rows},
-      {"out", std::filesystem::absolute(a.out).lexically_normal().string()}, {"method", a.method},
+      {"model", absolute_path(a.model)}, {"out", std::filesystem::absolute(a.out).lexically_normal().string()}, {"method", a.method},
       {"share_alpha", a.share_alpha}, {"epochs", t.epochs}, {"batch_size", t.batch_size}, {"lr", t.lr},
       {"max_length", t.max_length}, {"seed", t.seed}, {"warmup", t.warmup}, {"weight_decay", t.weight_decay},
       {"max_grad_norm", t.max_grad_norm}, {"eval_every", t.eval_every}, {"max_steps", t.max_steps},
@@ -87,6 +82,9 @@ nlohmann::json command_json(const TrainArgs& a, const Compute& compute) {
       {"no_shuffle", a.no_shuffle}, {"layout", a.layout}, {"dev_fraction", a.dev_fraction},
       {"threads", a.run.threads}, {"device", compute.device.str()}, {"precision", compute.bf16() ? "bf16" : "fp32"},
       {"dist_timeout", a.dist_timeout}};
+  DataSource data = a.data;
+  for (std::string* path : {&data.data, &data.train_file, &data.dev_file, &data.test_file}) *path = absolute_path(*path);
+  json.update(data.to_json());
   auto optional = [&](const char* key, const auto& value) {
     if (value) json[key] = *value;
   };
@@ -103,17 +101,7 @@ TrainArgs args_from_command(const nlohmann::json& json, const std::filesystem::p
   TrainArgs a;
   try {
     a.model = json.at("model");
-    a.data.task = json.at("task");
-    a.data.data = json.at("data");
-    a.data.train_file = json.at("train_file");
-    a.data.dev_file = json.at("dev_file");
-    a.data.test_file = json.at("test_file");
-    a.data.text_column = json.at("text_column");
-    a.data.text_pair_column = json.at("text_pair_column");
-    a.data.label_column = json.at("label_column");
-    a.data.id_column = json.at("id_column");
-    a.data.regression = json.at("regression");
-    a.data.skip_bad_rows = json.at("skip_bad_rows");
+    a.data = DataSource::from_json(json);
     a.out = json.at("out");
     a.method = json.at("method");
     a.share_alpha = json.at("share_alpha");

@@ -34,6 +34,31 @@ GenericOptions generic_options(const DataSource& source, int64_t max_examples) {
 
 }  // namespace
 
+nlohmann::json DataSource::to_json() const {
+  return {{"task", task}, {"data", data}, {"train", train_file}, {"dev", dev_file}, {"test", test_file},
+          {"text_column", text_column}, {"text_pair_column", text_pair_column}, {"label_column", label_column},
+          {"id_column", id_column}, {"regression", regression}, {"skip_bad_rows", skip_bad_rows}};
+}
+
+DataSource DataSource::from_json(const nlohmann::json& json) {
+  DataSource s;
+  const auto take = [&](const char* key, auto& field) {
+    if (json.contains(key) && !json.at(key).is_null()) json.at(key).get_to(field);
+  };
+  take("task", s.task);
+  take("data", s.data);
+  take("train", s.train_file);
+  take("dev", s.dev_file);
+  take("test", s.test_file);
+  take("text_column", s.text_column);
+  take("text_pair_column", s.text_pair_column);
+  take("label_column", s.label_column);
+  take("id_column", s.id_column);
+  take("regression", s.regression);
+  take("skip_bad_rows", s.skip_bad_rows);
+  return s;
+}
+
 TaskSpec resolve_task(const DataSource& source, const std::vector<std::string>* labels) {
   if (source.is_glue()) {
     if (source.task.empty()) throw InputError("--task is required");

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/dataset.h"
 #include "data/task.h"
 
@@ -20,6 +22,11 @@ struct DataSource {
   bool skip_bad_rows = false;
 
   bool is_glue() const { return train_file.empty() && dev_file.empty() && test_file.empty(); }
+
+  // Under `adapterbias train`'s flag names: task, data, train, dev, test, text_column, text_pair_column,
+  // label_column, id_column, regression, skip_bad_rows. from_json keeps the defaults of absent or null keys.
+  nlohmann::json to_json() const;
+  static DataSource from_json(const nlohmann::json& json);
 };
 
 // The task the source names. GLUE: the table's entry (with the dev/test splits its name selects); own data:
