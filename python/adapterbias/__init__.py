@@ -281,6 +281,12 @@ _METHOD_FLAGS = {"share_alpha": "share_alpha", "bottleneck": "bottleneck", "lora
                  "l0": "l0", "l0_init": "init_log_alpha", "l0_gate_lr_scale": "gate_lr_scale"}
 
 
+def _train_defaults() -> Dict[str, Any]:
+    import inspect
+    return {name: p.default for name, p in inspect.signature(train).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 class _TqdmProgress:
     """A tqdm bar per epoch and a line per evaluation, from the trainer's events."""
 
@@ -309,7 +315,7 @@ class _TqdmProgress:
                              f"dev {metrics}{' (best)' if event['best'] else ''}")
 
 
-def train(backbone: Backbone, *, out: Union[str, os.PathLike], task: Optional[str] = None,
+def train(backbone: Backbone, *, out: Union[str, os.PathLike, None] = None, task: Optional[str] = None,
           data: Union[str, os.PathLike, None] = None, train: Union[str, os.PathLike, None] = None,
           dev: Union[str, os.PathLike, None] = None, test: Union[str, os.PathLike, None] = None,
           text_column: str = "text", text_pair_column: Optional[str] = None, label_column: str = "label",
@@ -320,6 +326,7 @@ def train(backbone: Backbone, *, out: Union[str, os.PathLike], task: Optional[st
           max_steps: int = 0, shuffle: bool = True, layout: str = "packed", early_stopping: int = 0,
           save_every: int = 0, dropout: Optional[float] = None, max_train_examples: Optional[int] = None,
           init_adapter: Union[str, os.PathLike, None] = None, dev_fraction: float = 0.0, overwrite: bool = False,
+          resume: Union[str, os.PathLike, None] = None,
           progress: Union[bool, Callable[[Dict[str, Any]], None], None] = True,
           **method_flags: Any) -> TrainResult:
     """Trains a task adapter on a copy of `backbone`, exactly as `adapterbias train` with the same options does
@@ -331,7 +338,8 @@ def train(backbone: Backbone, *, out: Union[str, os.PathLike], task: Optional[st
     fields) or as the CLI's flag names: share_alpha=True, bottleneck=, lora_r=, lora_alpha=, l0=, l0_init=,
     l0_gate_lr_scale=. progress: True (a tqdm bar when tqdm is installed), False, or a callable receiving each
     event dict ({"event": "epoch_started" | "step" | "epoch_finished" | "evaluating" | "evaluated" |
-    "checkpoint", ...}). Ctrl-C writes a checkpoint, then raises KeyboardInterrupt."""
+    "checkpoint", ...}). Ctrl-C writes a checkpoint, then raises KeyboardInterrupt; train(backbone,
+    resume=out) continues that run with the options it was started with (give no others)."""
     options = dict(method_options or {})
     for name, value in method_flags.items():
         if name not in _METHOD_FLAGS:
@@ -357,6 +365,12 @@ def train(backbone: Backbone, *, out: Union[str, os.PathLike], task: Optional[st
             tqdm = None
         if tqdm is not None:
             callback = _TqdmProgress(tqdm)
+    if resume is not None:
+        given = {k for k, v in config.items() if v is not None and v != _TRAIN_DEFAULTS.get(k)}
+        if given:
+            raise TypeError(f"train(resume=...) continues a run with the options it was started with; "
+                            f"do not give {', '.join(sorted(given))}")
+        config = {"resume": _path(resume)}
     summary = _core.train(backbone._core, {k: v for k, v in config.items() if v is not None}, callback)
     return TrainResult(adapter_path=summary["adapter"], last_path=summary["last_adapter"],
                        best_step=summary["best_step"], steps=summary["steps"], dev_metric=summary["dev_metric"],
@@ -366,3 +380,6 @@ def train(backbone: Backbone, *, out: Union[str, os.PathLike], task: Optional[st
                        seconds=summary["train_seconds"], tokens_per_second=summary["train_tokens_per_s"],
                        trainable_parameters=summary["trainable_parameters"], adapter_bytes=summary["adapter_bytes"],
                        summary=summary)
+
+
+_TRAIN_DEFAULTS = {**_train_defaults(), "method_options": {}}

@@ -8,6 +8,7 @@
 #include "bindings.h"
 #include "core/error.h"
 #include "train/train_setup.h"
+#include "train/train_state.h"
 #include "train/trainer.h"
 
 namespace adapterbias::python {
@@ -142,28 +143,53 @@ TrainConfig parse_config(const nlohmann::json& c) {
 
 void bind_training(py::module_& m) {
   m.def("train", [](std::shared_ptr<PyBackbone> backbone, const py::object& options, const py::object& callback) {
-    const TrainConfig config = parse_config(from_python(options));
+    nlohmann::json given = from_python(options);
+    // resume: the options come from the checkpoint, which keeps them under "python" (the CLI's runs keep their
+    // command line instead, and the CLI resumes those).
+    std::optional<TrainState> checkpoint;
+    if (given.contains("resume")) {
+      const std::string dir = given.at("resume").get<std::string>();
+      if (given.size() > 1)
+        throw InputError(fmt::format("train: resume= continues a run with the options it was started with; give "
+                                     "none of the others ({})", given.dump()));
+      {
+        py::gil_scoped_release release;
+        checkpoint = load_checkpoint(dir);
+      }
+      if (!checkpoint->command.contains("python"))
+        throw InputError(fmt::format("resume {}: the run was started by `adapterbias train`; continue it with "
+                                     "`adapterbias train --resume {}`",
+                                     dir, dir));
+      given = checkpoint->command.at("python");
+      given["out"] = dir;
+    }
+    const TrainConfig config = parse_config(given);
     std::atomic<int> stop{0};
     PySink sink(callback, &stop);
     nlohmann::json summary;
     try {
       py::gil_scoped_release release;
-      claim_output(config.out, config.overwrite);
+      if (!checkpoint) claim_output(config.out, config.overwrite);
       const TrainData data = read_train_data(config.data, config.max_train_examples, config.dev_fraction,
                                              config.options.seed);
       Pretrained pretrained = copy_pretrained(backbone->pretrained);
       TaskModelSetup setup = build_task_model(pretrained, data.task, config.method, config.options.max_length,
                                               config.options.seed, backbone->compute);
       Trainer trainer(setup.model, *backbone->tokenizer.tokenizer, data.task, data.train, data.dev, config.options,
-                      setup.info, config.out, &sink);
+                      setup.info, config.out, &sink, nullptr, {{"python", given}});
+      if (checkpoint) trainer.resume(*checkpoint);
       const TrainResult result = trainer.run(&stop);
       summary = train_summary(result, data, setup, pretrained, 1);
       summary["train_examples"] = data.train.size();
       summary["dev_examples"] = data.dev.size();
       summary["skipped_rows"] = data.train.report.skipped + data.dev.report.skipped;
-    } catch (const Interrupted&) {
+    } catch (const Interrupted& e) {
       if (sink.error()) throw std::move(*sink.error());  // the callback's own exception, after the checkpoint
-      throw;
+      // The trainer's message names the CLI's flag: the same facts, with the Python way to continue.
+      throw Interrupted(e.signal(), e.step(),
+                        fmt::format("training stopped at step {}; checkpoint {}; continue with "
+                                    "adapterbias.train(backbone, resume=\"{}\")",
+                                    e.step(), RunFiles(config.out).checkpoint().string(), config.out.string()));
     }
     return to_python(summary);
   }, py::arg("backbone"), py::arg("options"), py::arg("callback") = py::none());

@@ -149,6 +149,10 @@ TrainArgs resumed_args(const TrainArgs& given, const CLI::App& sub, const TrainS
                                    "given with it (only {})",
                                    option->get_name(), fmt::join(kResumeOptions.begin() + 1, kResumeOptions.end(), ", ")));
   }
+  if (checkpoint.command.contains("python"))
+    throw InputError(fmt::format("--resume {}: the run was started from Python; continue it there with "
+                                 "adapterbias.train(backbone, resume=\"{}\")",
+                                 given.resume, given.resume));
   TrainArgs args = args_from_command(checkpoint.command, RunFiles(given.resume).checkpoint());
   auto given_option = [&](const char* name) { return sub.get_option(name)->count() > 0; };
   if (given_option("--threads")) args.run.threads = given.run.threads;

@@ -449,7 +449,7 @@ TrainResult Trainer::run(const std::atomic<int>* stop) {
     if (stop_agreed_ && !done()) {
       if (!saved) save_checkpoint();
       const int signal = stop_ && stop_->load() ? stop_->load() : SIGTERM;
-      throw Interrupted(signal, fmt::format("stopped at step {} of {}; checkpoint {}; continue with --resume {}", progress_.step,
+      throw Interrupted(signal, progress_.step, fmt::format("stopped at step {} of {}; checkpoint {}; continue with --resume {}", progress_.step,
                                             progress_.total_steps, files_.checkpoint().string(), files_.dir.string()));
     }
   }

@@ -97,11 +97,14 @@ class DivergedError : public Error {
 // A stop was requested (SIGINT/SIGTERM): a checkpoint was written, the run can be resumed.
 class Interrupted : public Error {
  public:
-  Interrupted(int signal, const std::string& message) : Error(message), signal_(signal) {}
+  Interrupted(int signal, int64_t step, const std::string& message) : Error(message), signal_(signal), step_(step) {}
   ExitCode exit_code() const override { return static_cast<ExitCode>(128 + signal_); }
+  int signal() const { return signal_; }
+  int64_t step() const { return step_; }  // the step the checkpoint holds
 
  private:
   int signal_;
+  int64_t step_;
 };
 
 // AdamW (betas 0.9/0.999, eps 1e-8) over the model's trainable tensors, one group per (decay, lr_scale):

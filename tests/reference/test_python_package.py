@@ -276,11 +276,30 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, glue, backbone):
             if len(steps) == 2:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt, match="checkpoint"):
-        ab.train(backbone, task="sst-2", data=glue, out=tmp_path / "run", progress=interrupt_after_two,
-                 **{**TRAIN, "max_steps": 50})
+    options = {**TRAIN, "max_steps": 12, "epochs": 2}
+    with pytest.raises(KeyboardInterrupt, match=r"resume=") as stopped:
+        ab.train(backbone, task="sst-2", data=glue, out=tmp_path / "run", progress=interrupt_after_two, **options)
     assert (tmp_path / "run" / "checkpoint" / "trainer.safetensors").exists()
-    assert len(steps) <= 4
+    assert len(steps) <= 4 and "checkpoint" in str(stopped.value)
+
+    # The CLI does not resume a run the package started, and says how to.
+    proc = run_cli("train", "--resume", tmp_path / "run", check=False)
+    assert proc.returncode == ab.InputError.exit_code and "adapterbias.train(backbone, resume=" in proc.stderr
+    with pytest.raises(TypeError, match="lr"):
+        ab.train(backbone, resume=tmp_path / "run", lr=0.5)
+
+    # Resumed, the run ends where an uninterrupted one does, with the same adapter.
+    resumed = ab.train(backbone, resume=tmp_path / "run", progress=False)
+    whole = ab.train(backbone, task="sst-2", data=glue, out=tmp_path / "whole", progress=False, **options)
+    assert resumed.steps == whole.steps == 12
+    assert (tmp_path / "run" / "last.safetensors").read_bytes() == (tmp_path / "whole" / "last.safetensors").read_bytes()
+    assert (tmp_path / "run" / "adapter.safetensors").read_bytes() == \
+        (tmp_path / "whole" / "adapter.safetensors").read_bytes()
+
+
+def test_resume_refuses_a_cli_run(trained, backbone):
+    with pytest.raises(ab.InputError, match="adapterbias train --resume"):
+        ab.train(backbone, resume=trained[2], progress=False)
 
 
 def test_sigint_without_a_callback_writes_a_checkpoint(tmp_path, glue, backbone):
