@@ -37,6 +37,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/io.h"
+#include "peft/method.h"  // defines: peft_method_names
 
 extern char** environ;
 
@@ -156,6 +157,10 @@ void run_compare(const CompareArgs& args) {
     if (std::find(args.methods.begin(), args.methods.end(), method) == args.methods.end())
       throw InputError(fmt::format("--lr {}={:g}: '{}' is not among --methods ({})", method, lr, method,
                                    fmt::join(args.methods, ",")));
+  const std::vector<std::string> known = peft_method_names();
+  for (const auto& method : args.methods)  // each names a folder of runs: only registered names
+    if (std::find(known.begin(), known.end(), method) == known.end())
+      throw InputError(fmt::format("--methods: unknown method '{}'; expected some of {}", method, fmt::join(known, ", ")));
   const std::filesystem::path out(args.out);
   std::vector<MethodResult> rows;  // method and lr of each, until the runs are aggregated
   std::vector<Child> queue;

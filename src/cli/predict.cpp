@@ -71,7 +71,7 @@ void run_predict(PredictArgs args) {
                                  : write_submission(out, *task, args.split, data.examples, predicted_classes(logits));
     } else {
       // A file path, or own data (no GLUE file name): the same "index<TAB>prediction" layout.
-      written = to_file ? out : out / (task->name + ".tsv");
+      written = to_file ? out : out / (checked_file_name(task->name, "the task name") + ".tsv");
       write_file_atomic(written, task->regression ? format_submission(*task, data.examples, predicted_scores(logits))
                                                   : format_submission(*task, data.examples, predicted_classes(logits)));
     }

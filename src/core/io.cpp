@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -82,6 +83,21 @@ bool LineReader::next(std::string& line) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
   ++line_number_;
   return true;
+}
+
+std::string checked_file_name(std::string_view name, std::string_view what) {
+  const auto refuse = [&](std::string_view why) {
+    const std::string quoted =
+        nlohmann::json(std::string(name)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return InputError(fmt::format("{} {} cannot name a file: {}", what, quoted, why));
+  };
+  if (name.empty() || name == "." || name == "..") throw refuse("it is empty, '.' or '..'");
+  if (name.size() > 255) throw refuse("longer than 255 bytes");
+  for (const char c : name) {
+    if (c == '/' || c == '\\') throw refuse("it contains a path separator");
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw refuse("it contains a control character");
+  }
+  return std::string(name);
 }
 
 std::string where(const std::filesystem::path& path, int64_t line) { return fmt::format("{}:{}", path.string(), line); }

@@ -34,6 +34,12 @@ class LineReader {
   int64_t line_number_ = 0;
 };
 
+// `name` when it can name one file inside a folder: one path component (no '/' or '\\'), not "." or "..",
+// no control characters, at most 255 bytes. Otherwise an InputError saying that `what` (e.g. "the adapter's task
+// name") cannot name a file. For names that come from data (adapter metadata, files), so that what is written
+// stays inside the folder the user named.
+std::string checked_file_name(std::string_view name, std::string_view what);
+
 // "path:line" for error messages.
 std::string where(const std::filesystem::path& path, int64_t line);
 

@@ -236,6 +236,21 @@ def edit_info(metadata, edit):
     metadata["adapterbias"] = json.dumps(info)
 
 
+@pytest.mark.parametrize("task", ["../escaped", "/tmp/escaped", "..", "a\nb"])
+def test_predict_names_no_file_outside_out_from_metadata(tiny, tiny_adapters, tmp_path, task):
+    # A shared adapter's task name becomes the submission file's name: it must stay one file inside --out.
+    adapter = rewrite(tiny_adapters["plain"], tmp_path / "shared.safetensors",
+                      edit_metadata=lambda m: edit_info(m, lambda info: info.update(task=task)))
+    (tmp_path / "test.csv").write_text("text\na charming journey .\nbleak\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_cli("predict", "--model", tiny, "--adapter", adapter, "--split", "test", "--test", tmp_path / "test.csv",
+                   "--out", out, check=False)
+    expect_error(proc, EXIT_INPUT, "the task name", "cannot name a file")
+    assert list(out.iterdir()) == [] and not (tmp_path / "escaped.tsv").exists()
+    assert not Path("/tmp/escaped.tsv").exists()
+
+
 def test_not_a_safetensors_file(tiny, tmp_path):
     path = tmp_path / "notes.safetensors"
     path.write_text("hello")

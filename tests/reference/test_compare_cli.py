@@ -70,6 +70,16 @@ def test_compare_rejects_lr_for_a_method_not_compared(tmp_path, tiny_dir):
     assert "'full' is not among --methods" in proc.stderr
 
 
+def test_compare_refuses_unknown_methods_before_writing(tmp_path, tiny_dir):
+    # Each method names a folder of runs: a name that is not a registered method (here a path) writes nothing.
+    write_task(tmp_path / "glue", "SST-2", 8, seed=5)
+    proc = run_cli("compare", "--model", tiny_dir, "--task", "SST-2", "--data", tmp_path / "glue", "--out",
+                   tmp_path / "cmp", "--methods", "head,../../escaped", check=False)
+    assert proc.returncode == 3
+    assert "unknown method '../../escaped'" in proc.stderr
+    assert not (tmp_path / "cmp").exists() and not (tmp_path.parent / "escaped").exists()
+
+
 def test_compare_parallel_resume_and_l0(tmp_path, tiny_dir):
     """--jobs 2 gives the runs --jobs 1 gives (each run is seeded), --resume keeps finished runs and only adds the
     missing seed, and adapterbias-l0 rows report the non-zero parameters its sparse adapter files hold. The gates
