@@ -127,7 +127,8 @@ void set_threads(int threads) {
 }
 
 void add_run_options(CLI::App* sub, RunArgs& args) {
-  sub->add_option("--threads", args.threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  sub->add_option("--threads", args.threads, "CPU threads (0: LibTorch's default)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   sub->add_option("--device", args.device, "Where the model runs: cpu, cuda, cuda:N")->capture_default_str();
   sub->add_option("--precision", args.precision,
                   "fp32, bf16 (mixed: bf16 matmuls and attention; fp32 LayerNorms, loss and trained tensors) or "

@@ -41,7 +41,8 @@ void setup_merge(CLI::App& app) {
       ->required();
   sub->add_option("--adapter", args->adapter, "Adapter file written by `adapterbias train`")->required();
   sub->add_option("--out", args->out, "Output folder: config.json, model.safetensors, tokenizer files")->required();
-  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+  sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   sub->callback([args] { run_merge(*args); });
 }
 

@@ -359,7 +359,8 @@ void setup_train(CLI::App& app) {
   sub->add_option("--weight-decay", t.weight_decay, "AdamW weight decay on v, L_alpha weights and the head")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   sub->add_option("--max-grad-norm", t.max_grad_norm, "Clip the gradient norm (0: no clipping)")->capture_default_str();
-  sub->add_option("--dropout", args->dropout, "Set every dropout (backbone and head) to P; default: config's, head 0.5");
+  sub->add_option("--dropout", args->dropout, "Set every dropout (backbone and head) to P; default: config's, head 0.5")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--eval-every", t.eval_every, "Also evaluate on dev every N steps (0: per epoch only)")->capture_default_str();
   sub->add_option("--max-steps", t.max_steps, "Stop after N steps (0: no limit)")->capture_default_str();
   sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");

@@ -87,4 +87,11 @@ nlohmann::json BertConfig::to_json() const {
           {"pad_token_id", pad_token_id}};
 }
 
+int64_t BertConfig::checked_max_length(int64_t max_length, const std::string& what) const {
+  if (max_length > max_tokens())
+    throw InputError(fmt::format("{} {}: the model has {} positions, so a sequence holds at most {} tokens", what,
+                                 max_length, max_position_embeddings, max_tokens()));
+  return max_length;
+}
+
 }  // namespace adapterbias

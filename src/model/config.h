@@ -25,6 +25,11 @@ struct BertConfig {
 
   bool is_roberta() const { return model_type == "roberta"; }
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  // The most tokens one sequence can have: the position embeddings (RoBERTa's start after padding_idx).
+  int64_t max_tokens() const { return is_roberta() ? max_position_embeddings - pad_token_id - 1 : max_position_embeddings; }
+  // `max_length` when one sequence may have that many tokens; else an InputError naming `what` (e.g.
+  // "--max-length") and the model's limit.
+  int64_t checked_max_length(int64_t max_length, const std::string& what) const;
 
   // Throws FormatError naming the file and the missing or invalid field.
   static BertConfig from_json(const nlohmann::json& json, const std::string& source);

@@ -71,9 +71,12 @@ struct LoadedAdapter {
   TaskModel model;
 
   const AdapterInfo& info() const { return file.info; }
-  // `max_length` when > 0, else the length the adapter was trained with.
+  // `max_length` when > 0, else the length the adapter was trained with; InputError when the backbone's
+  // positions cannot hold that many tokens.
   int64_t max_length(int64_t override_length = 0) const {
-    return override_length > 0 ? override_length : file.info.max_length;
+    return override_length > 0 ? pretrained.config.checked_max_length(override_length, "--max-length")
+                               : pretrained.config.checked_max_length(file.info.max_length,
+                                                                      path.string() + ": the adapter's max_length");
   }
 };
 

@@ -26,6 +26,7 @@ TrainData read_train_data(const DataSource& source, int64_t max_train_examples, 
 
 TaskModelSetup build_task_model(Pretrained& pretrained, const TaskSpec& task, const MethodChoice& choice,
                                 int64_t max_length, uint64_t seed, const Compute& compute) {
+  pretrained.config.checked_max_length(max_length, "--max-length");
   if (choice.dropout >= 0) pretrained.model->set_dropout(choice.dropout);
   at::manual_seed(seed);
   AdapterInfo info;

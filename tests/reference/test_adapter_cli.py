@@ -324,3 +324,27 @@ def test_predict_input_missing_text(tiny, tiny_adapters, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [{"text": "fine"}, {"sentence": "no text key"}])
     proc = run_cli("predict", "--model", tiny, "--adapter", tiny_adapters["plain"], "--input", path, check=False)
     expect_error(proc, EXIT_INPUT, f"{path}:2", '"text"')
+
+
+# ---- lengths and flag values checked before any work -----------------------------------------------------------
+
+def test_max_length_beyond_the_positions(tiny, tiny_adapters, glue, tmp_path):
+    # The tiny BERT has 128 positions: longer sequences are an input error up front, not "index out of range".
+    proc = run_cli("predict", "--model", tiny, "--adapter", tiny_adapters["plain"], "--text", "hello",
+                   "--max-length", 4096, check=False)
+    expect_error(proc, EXIT_INPUT, "--max-length 4096", "128 positions")
+    long = rewrite(tiny_adapters["plain"], tmp_path / "long.safetensors",
+                   edit_metadata=lambda m: edit_info(m, lambda info: info.update(max_length=100000)))
+    proc = run_cli("eval", "--model", tiny, "--adapter", long, "--data", glue, check=False)
+    expect_error(proc, EXIT_INPUT, "the adapter's max_length 100000", "128 positions")
+    proc = run_cli("train", "--model", tiny, "--task", "sst-2", "--data", glue, "--out", tmp_path / "run",
+                   "--max-length", 129, check=False)
+    expect_error(proc, EXIT_INPUT, "--max-length 129", "at most 128 tokens")
+
+
+@pytest.mark.parametrize("flag, value", [("--threads", "-1"), ("--dropout", "-1"), ("--dropout", "1.5")])
+def test_out_of_range_flags(tiny, glue, tmp_path, flag, value):
+    proc = run_cli("train", "--model", tiny, "--task", "sst-2", "--data", glue, "--out", tmp_path / "run", flag, value,
+                   check=False)
+    assert proc.returncode != 0 and flag in proc.stderr
+    assert not (tmp_path / "run").exists()
