@@ -53,7 +53,7 @@ def embed_parity(args, model_dir: Path, out: Path):
     for precision in ("fp32", "bf16"):
         path = out / f"embed-{precision}.safetensors"
         subprocess.run([args.bin, "embed", "--model", model_dir, "--input", inputs, "--output", path, "--device", "cuda",
-                        "--precision", precision], check=True, capture_output=True)
+                        "--precision", precision, "--tokens"], check=True, capture_output=True)
         results[precision] = load_file(path)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
     model = BertModel.from_pretrained(model_dir).cuda().eval()
@@ -62,9 +62,8 @@ def embed_parity(args, model_dir: Path, out: Path):
         for i, t in enumerate(texts):
             enc = tokenizer(t, return_tensors="pt").to("cuda")
             ref = model(**enc).last_hidden_state[0].float().cpu()
-            n = ref.shape[0]
-            diffs.append(((results["fp32"]["last_hidden_state"][i, :n] - ref).abs().max().item(),
-                          (results["bf16"]["last_hidden_state"][i, :n] - ref).abs().max().item()))
+            rows = {p: r["last_hidden_state"][r["offsets"][i]:r["offsets"][i + 1]] for p, r in results.items()}
+            diffs.append(((rows["fp32"] - ref).abs().max().item(), (rows["bf16"] - ref).abs().max().item()))
     return max(d[0] for d in diffs), max(d[1] for d in diffs)
 
 

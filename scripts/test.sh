@@ -8,3 +8,8 @@ scripts/setup.sh
 # free cores spin at barriers and run many times slower.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$(nproc)" "$@"
+# A full run also builds the torch-free layers under AddressSanitizer + UndefinedBehaviorSanitizer and runs
+# their unit tests and fuzz targets (scripts/sanitize.sh, about 4 minutes on 2 cores).
+if [ $# -eq 0 ]; then
+  scripts/sanitize.sh
+fi

@@ -244,10 +244,11 @@ class TaskModel:
         InputError for adapters of other methods."""
         return self._core.explain(texts, text_pairs, batch_size, max_length)
 
-    def merge(self, out: Union[str, os.PathLike]) -> Dict[str, Any]:
+    def merge(self, out: Union[str, os.PathLike], overwrite: bool = False) -> Dict[str, Any]:
         """Folds the adapter into a copy of the backbone and writes a Hugging Face checkpoint folder (as
-        `adapterbias merge`); this model stays as it is."""
-        return self._core.merge(os.fspath(out))
+        `adapterbias merge`); this model stays as it is. Files already in `out` are replaced only with
+        `overwrite=True`."""
+        return self._core.merge(os.fspath(out), overwrite)
 
     def __repr__(self) -> str:
         return f"TaskModel({self.path!r}, task={self.task!r}, method={self.method!r})"

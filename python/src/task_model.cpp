@@ -89,17 +89,17 @@ void bind_task_model(py::module_& m) {
         }
         return to_python(doc);
       }, py::arg("texts"), py::arg("text_pairs") = py::none(), py::arg("batch_size") = 32, py::arg("max_length") = 0)
-      .def("merge", [](PyTaskModel& t, const std::string& out) {
+      .def("merge", [](PyTaskModel& t, const std::string& out, bool overwrite) {
         nlohmann::ordered_json summary;
         {
           py::gil_scoped_release release;
           // Merging changes the model it folds into: a fresh copy, so that this task model stays as it is.
           LoadedAdapter fresh = load_adapter_model(copy_pretrained(t.backbone->pretrained), read_adapter(t.loaded.path),
                                                    t.loaded.path, Compute{});
-          summary = write_merged_checkpoint(fresh, out);
+          summary = write_merged_checkpoint(fresh, out, overwrite);
         }
         return to_python(summary);
-      }, py::arg("out"));
+      }, py::arg("out"), py::arg("overwrite") = false);
 }
 
 }  // namespace adapterbias::python

@@ -39,11 +39,15 @@ struct AnalyzeArgs {
   int64_t max_examples = -1;
   int64_t batch_size = 32;
   int64_t max_length = 0;  // 0: the adapter's
+  bool overwrite = false;
   RunArgs run;
 };
 
 void run_analyze(AnalyzeArgs args) {
   const Compute compute = apply_run_options(args.run);
+  const std::filesystem::path out = args.out;
+  if (std::filesystem::exists(out) && !std::filesystem::is_directory(out))
+    throw InputError(fmt::format("--out {}: is a file, expected a folder for the analysis files", out.string()));
   AdapterFile adapter = read_adapter(args.adapter);
   const TaskSpec task = adapter_task(args.data, adapter.info, args.adapter);
   const Dataset data = read_split_reported(args.data, task, args.split, args.max_examples);
@@ -57,8 +61,8 @@ void run_analyze(AnalyzeArgs args) {
 
   const SplitAnalysis analysis = analyze_split(all, data, task, args.split, info, v_norm, args.adapter, args.model,
                                                args.min_count, args.top);
-  const std::filesystem::path out = args.out;
-  std::filesystem::create_directories(out);
+  for (const auto& [name, content] : analysis.files)
+    check_output_file(out / name, {args.adapter, data.path}, args.overwrite, "--out");
   std::string names;
   for (const auto& [name, content] : analysis.files) {
     write_file_atomic(out / name, content);
@@ -79,14 +83,15 @@ void setup_analyze(CLI::App& app) {
   sub->add_option("--split", args->split, "Split to analyze: dev, train, dev_matched, ...")->capture_default_str();
   sub->add_option("--out", args->out, "Output folder (summary.json, words.tsv, *.svg, report.html)")->required();
   sub->add_option("--min-count", args->min_count, "Rank only words seen at least this many times")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive());
   sub->add_option("--top", args->top, "Words in the summary's top list and the bar chart")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--max-examples", args->max_examples, "Use the first N examples of the split (-1: all)")
-      ->capture_default_str();
-  sub->add_option("--batch-size", args->batch_size, "Examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(count_or_all());
+  sub->add_option("--batch-size", args->batch_size, "Examples per forward pass")->capture_default_str()->check(positive());
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
+  sub->add_flag("--overwrite", args->overwrite, "Replace analysis files already in --out");
   add_run_options(sub, args->run);
   sub->callback([args] { run_analyze(*args); });
 }

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -13,6 +15,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "core/log.h"
+#include "data/generic.h"
 #include "model/checkpoint.h"
 
 namespace adapterbias::cli {
@@ -51,6 +54,37 @@ void install_console_handlers() {
   set_package_locator(python_package_dir);
 }
 
+namespace {
+
+CLI::Validator number_check(std::function<bool(double)> accepts, std::string expected) {
+  return CLI::Validator(
+      [accepts = std::move(accepts), expected](std::string& value) -> std::string {
+        double number = 0;
+        if (!CLI::detail::lexical_cast(value, number) || !accepts(number))
+          return fmt::format("expected {}, found '{}'", expected, value);
+        return "";
+      },
+      expected);
+}
+
+}  // namespace
+
+CLI::Validator non_negative() {
+  return number_check([](double x) { return x >= 0; }, "a number >= 0");
+}
+
+CLI::Validator positive() {
+  return number_check([](double x) { return x > 0; }, "a number > 0");
+}
+
+CLI::Validator count_or_all() {
+  return number_check([](double x) { return x >= -1 && x == std::floor(x); }, "a count >= 0, or -1 for all");
+}
+
+CLI::Validator in_range(double low, double high) {
+  return number_check([=](double x) { return x >= low && x <= high; }, fmt::format("a number in [{}, {}]", low, high));
+}
+
 void add_data_options(CLI::App* sub, DataSource& args) {
   sub->add_option("--task", args.task, "GLUE task (CoLA, SST-2, MRPC, QQP, STS-B, MNLI, MNLI-MM, QNLI, RTE, WNLI) or a name for your own data");
   sub->add_option("--data", args.data, "GLUE folder (holding SST-2/, ...) or the task's own folder");
@@ -63,6 +97,8 @@ void add_data_options(CLI::App* sub, DataSource& args) {
   sub->add_option("--id-column", args.id_column, "Own data: column/key of the example id");
   sub->add_flag("--regression", args.regression, "Own data: labels are numbers (one output, MSE)");
   sub->add_flag("--skip-bad-rows", args.skip_bad_rows, "Skip and count malformed rows instead of stopping at the first");
+  sub->add_option("--max-line-bytes", args.max_line_bytes, "Refuse data lines longer than this")
+      ->capture_default_str()->check(positive());
 }
 
 void report_skipped_rows(std::initializer_list<const Dataset*> datasets) {
@@ -79,7 +115,10 @@ Dataset read_split_reported(const DataSource& source, const TaskSpec& task, cons
 
 namespace {
 
-Example parse_text_line(const std::string& line, const std::string& at) {
+Example parse_text_line(const std::string& line, const std::string& at, const std::string& text_key,
+                        const std::string& pair_key) {
+  if (const std::string problem = text_problem(line); !problem.empty())
+    throw InputError(fmt::format("{}: expected a line of JSON text, found {}", at, problem));
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(line);
@@ -87,38 +126,73 @@ Example parse_text_line(const std::string& line, const std::string& at) {
     throw InputError(fmt::format("{}: not valid JSON: {}", at, e.what()));
   }
   if (!json.is_object())
-    throw InputError(fmt::format("{}: expected a JSON object {{\"text\": ...}}, found {}", at, json.type_name()));
-  if (!json.contains("text") || !json.at("text").is_string())
-    throw InputError(fmt::format("{}: needs a string \"text\"", at));
+    throw InputError(fmt::format("{}: expected a JSON object {{\"{}\": ...}}, found {}", at, text_key, json.type_name()));
+  if (!json.contains(text_key) || !json.at(text_key).is_string())
+    throw InputError(fmt::format("{}: needs a string \"{}\"", at, text_key));
   Example example;
-  example.text_a = json.at("text").get<std::string>();
-  if (json.contains("text_pair") && !json.at("text_pair").is_null()) {
-    if (!json.at("text_pair").is_string()) throw InputError(fmt::format("{}: \"text_pair\" must be a string or null", at));
-    example.text_b = json.at("text_pair").get<std::string>();
+  example.text_a = json.at(text_key).get<std::string>();
+  if (json.contains(pair_key) && !json.at(pair_key).is_null()) {
+    if (!json.at(pair_key).is_string())
+      throw InputError(fmt::format("{}: \"{}\" must be a string or null", at, pair_key));
+    example.text_b = json.at(pair_key).get<std::string>();
   }
   return example;
 }
 
 }  // namespace
 
-std::vector<Example> read_text_inputs(const std::string& text, const std::string& text_pair, const std::string& input) {
-  const bool has_text = !text.empty() || !text_pair.empty();
-  if (int(has_text) + int(!input.empty()) != 1) throw InputError("give exactly one of --text or --input FILE.jsonl");
+void add_text_input_options(CLI::App* sub, TextInputs& inputs, DataSource* columns) {
+  sub->add_option("--text", inputs.texts, "An input text (repeat for more); one JSON line each")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub->add_option("--text-pair", inputs.text_pairs, "The second text of a pair task, one per --text")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub->add_option("--input", inputs.input,
+                  "Inputs: JSONL of {\"text\": ..., \"text_pair\": ...} ('-': standard input), or CSV/TSV with a "
+                  "header (columns as --text-column, --text-pair-column)");
+  if (columns == nullptr) return;
+  sub->add_option("--text-column", columns->text_column, "--input: column/key of the text")->capture_default_str();
+  sub->add_option("--text-pair-column", columns->text_pair_column,
+                  "--input: column/key of the second text (JSONL default: text_pair)");
+}
+
+std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource& columns) {
+  const bool has_text = !inputs.texts.empty() || !inputs.text_pairs.empty();
+  if (int(has_text) + int(!inputs.input.empty()) != 1) throw InputError("give exactly one of --text or --input FILE");
   if (has_text) {
-    if (text.empty()) throw InputError("--text-pair needs --text");
-    Example example;
-    example.text_a = text;
-    if (!text_pair.empty()) example.text_b = text_pair;
-    return {example};
+    if (inputs.texts.empty()) throw InputError("--text-pair needs --text");
+    if (!inputs.text_pairs.empty() && inputs.text_pairs.size() != inputs.texts.size())
+      throw InputError(fmt::format("expected one --text-pair per --text, found {} --text and {} --text-pair",
+                                   inputs.texts.size(), inputs.text_pairs.size()));
+    std::vector<Example> examples(inputs.texts.size());
+    for (size_t i = 0; i < examples.size(); ++i) {
+      examples[i].text_a = inputs.texts[i];
+      if (!inputs.text_pairs.empty()) examples[i].text_b = inputs.text_pairs[i];
+      examples[i].id = std::to_string(i);
+    }
+    return examples;
   }
+  check_readable(inputs.input);
+  const bool jsonl = inputs.input == kStdin || detect_table_format(inputs.input) == TableFormat::kJsonl;
+  if (!jsonl) {
+    GenericOptions options;
+    options.text_column = columns.text_column;
+    options.text_pair_column = columns.text_pair_column;
+    options.id_column = columns.id_column;
+    options.require_labels = false;
+    options.read.max_line_bytes = columns.max_line_bytes;
+    return read_generic(inputs.input, options).examples;
+  }
+  const std::string pair_key = columns.text_pair_column.empty() ? "text_pair" : columns.text_pair_column;
   std::vector<Example> examples;
-  LineReader reader(input);
+  LineReader reader(inputs.input, columns.max_line_bytes);
   std::string line;
   while (reader.next(line)) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    examples.push_back(parse_text_line(line, where(reader.path(), reader.line_number())));
+    examples.push_back(parse_text_line(line, where(reader.path(), reader.line_number()), columns.text_column, pair_key));
+    examples.back().id = std::to_string(examples.size() - 1);
+    examples.back().line = reader.line_number();
   }
-  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", input));
+  if (examples.empty()) throw InputError(fmt::format("{}: no inputs", inputs.input));
   return examples;
 }
 
@@ -128,7 +202,7 @@ void set_threads(int threads) {
 
 void add_run_options(CLI::App* sub, RunArgs& args) {
   sub->add_option("--threads", args.threads, "CPU threads (0: LibTorch's default)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   sub->add_option("--device", args.device, "Where the model runs: cpu, cuda, cuda:N")->capture_default_str();
   sub->add_option("--precision", args.precision,
                   "fp32, bf16 (mixed: bf16 matmuls and attention; fp32 LayerNorms, loss and trained tensors) or "

@@ -11,6 +11,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }
 
 namespace adapterbias::cli {
@@ -18,6 +19,13 @@ namespace adapterbias::cli {
 // What the CLI supplies to the library: messages and progress lines on stderr (redrawn in place on a
 // terminal), and packaged model names found through python3's import system.
 void install_console_handlers();
+
+// Checks of numeric flag values with messages a user can read ("expected a number >= 0, found -1"), in
+// place of CLI11's, which print the double range's bounds in full.
+CLI::Validator non_negative();
+CLI::Validator positive();
+CLI::Validator in_range(double low, double high);
+CLI::Validator count_or_all();  // an integer >= 0, or -1 for all
 
 // --task, --data, --train/--dev/--test and the column flags of own data.
 void add_data_options(CLI::App* sub, DataSource& source);
@@ -29,9 +37,23 @@ void report_skipped_rows(std::initializer_list<const Dataset*> datasets);
 Dataset read_split_reported(const DataSource& source, const TaskSpec& task, const std::string& split,
                             int64_t max_examples = -1);
 
-// Texts to run a model on: `text` (+ `text_pair`), or `input`, a JSONL file of {"text": ..., "text_pair": ...}
-// (text_pair optional or null). Exactly one of the two; a bad line is an InputError naming file:line.
-std::vector<Example> read_text_inputs(const std::string& text, const std::string& text_pair, const std::string& input);
+// Texts to run a model on (predict, explain): --text (repeatable) with as many --text-pair, or --input FILE.
+struct TextInputs {
+  std::vector<std::string> texts, text_pairs;
+  std::string input;
+
+  bool given() const { return !texts.empty() || !text_pairs.empty() || !input.empty(); }
+};
+
+// --text, --text-pair and --input; with `columns` also --text-column and --text-pair-column (commands that
+// also read task data get those from add_data_options).
+void add_text_input_options(CLI::App* sub, TextInputs& inputs, DataSource* columns = nullptr);
+
+// The examples, in order. --input: JSONL ("-": standard input) with the text under `columns.text_column` and an
+// optional pair under `columns.text_pair_column` (default "text_pair"), or CSV/TSV by extension with a header
+// naming those columns (then the pair column is required when named). Exactly one of --text and --input; a bad
+// line is an InputError naming file:line.
+std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource& columns);
 
 // Sets LibTorch's intra-op threads when > 0.
 void set_threads(int threads);

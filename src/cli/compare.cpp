@@ -267,10 +267,10 @@ void setup_compare(CLI::App& app) {
   sub->add_option("--methods", args->methods, "Methods to compare (comma-separated)")
       ->delimiter(',')->capture_default_str();
   sub->add_option("--seeds", args->seeds, "Runs per method (seeds seed, seed+1, ...)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive());
   sub->add_option("--seed", args->seed, "First seed")->capture_default_str();
-  sub->add_option("--epochs", args->epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--batch-size", args->batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--epochs", args->epochs, "Training epochs")->capture_default_str()->check(positive());
+  sub->add_option("--batch-size", args->batch_size, "Examples per step")->capture_default_str()->check(positive());
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens")->capture_default_str();
   sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");
   sub->add_option("--warmup", args->warmup, "As train --warmup")->capture_default_str();
@@ -279,16 +279,16 @@ void setup_compare(CLI::App& app) {
       ->delimiter(',');
   add_run_options(sub, args->run);
   sub->add_option("--jobs,-j", args->jobs, "Runs at once (each with --threads threads)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive());
   sub->add_flag("--resume", args->resume,
                 "Keep runs already finished in --out with the same arguments (after an interruption, or to add seeds)");
-  sub->add_option("--bottleneck", args->bottleneck, "houlsby runs: as train --bottleneck")->check(CLI::PositiveNumber);
-  sub->add_option("--lora-r", args->lora_r, "lora runs: as train --lora-r")->check(CLI::PositiveNumber);
-  sub->add_option("--lora-alpha", args->lora_alpha, "lora runs: as train --lora-alpha")->check(CLI::PositiveNumber);
-  sub->add_option("--l0", args->l0, "adapterbias-l0 runs: as train --l0")->check(CLI::NonNegativeNumber);
+  sub->add_option("--bottleneck", args->bottleneck, "houlsby runs: as train --bottleneck")->check(positive());
+  sub->add_option("--lora-r", args->lora_r, "lora runs: as train --lora-r")->check(positive());
+  sub->add_option("--lora-alpha", args->lora_alpha, "lora runs: as train --lora-alpha")->check(positive());
+  sub->add_option("--l0", args->l0, "adapterbias-l0 runs: as train --l0")->check(non_negative());
   sub->add_option("--l0-init", args->l0_init, "adapterbias-l0 runs: as train --l0-init");
   sub->add_option("--l0-gate-lr-scale", args->l0_gate_lr_scale, "adapterbias-l0 runs: as train --l0-gate-lr-scale")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->callback([args] { run_compare(*args); });
 }
 

@@ -1,23 +1,19 @@
-// adapterbias embed --model DIR --input FILE.jsonl --output OUT.safetensors
-// Encodes each input line and writes last_hidden_state (N, T, H; padded), attention_mask (N, T) and
-// pooler_output (N, H).
-#include <algorithm>
+// adapterbias embed --model DIR --input FILE.jsonl --output OUT.safetensors [--pooling P] [--tokens]
+// Encodes each input line and writes "pooled" (N, H) and, with --tokens, the real tokens' last hidden states
+// (train/embedding.h: write_embeddings), streaming batch by batch.
+#include <cstdio>
 #include <memory>
-#include <numeric>
 
-#include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <torch/utils.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
-#include "core/io.h"
-#include "core/progress.h"
-#include "core/safetensors.h"
-#include "model/checkpoint.h"
-#include "model/collate.h"
+#include "core/io.h"              // defines: LineReader, check_output_file
+#include "data/dataset.h"         // defines: text_problem
+#include "model/checkpoint.h"     // defines: load_pretrained
+#include "train/embedding.h"      // defines: write_embeddings
 
 namespace adapterbias::cli {
 namespace {
@@ -28,6 +24,9 @@ struct EmbedOptions {
   std::string output;
   int64_t batch_size = 32;
   int64_t max_length = 512;
+  std::string pooling = "pooler";
+  bool tokens = false;
+  bool overwrite = false;
   RunArgs run;
 };
 
@@ -35,6 +34,8 @@ struct EmbedOptions {
 Encoding parse_line(const std::string& line, const std::string& where, const BertConfig& config,
                     const EmbedOptions& options, std::unique_ptr<Tokenizer>& tokenizer,
                     const std::filesystem::path& model_dir) {
+  if (const std::string problem = text_problem(line); !problem.empty())
+    throw InputError(fmt::format("{}: expected a line of JSON text, found {}", where, problem));
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(line);
@@ -60,9 +61,9 @@ Encoding parse_line(const std::string& line, const std::string& where, const Ber
   }
   const int64_t T = static_cast<int64_t>(encoding.ids.size());
   if (T == 0) throw InputError(fmt::format("{}: empty input", where));
-  if (T > config.max_position_embeddings)
-    throw InputError(fmt::format("{}: {} tokens, more than the model's {} positions", where, T,
-                                 config.max_position_embeddings));
+  if (T > config.max_tokens())
+    throw InputError(fmt::format("{}: {} tokens, more than the model's {} positions hold", where, T,
+                                 config.max_tokens()));
   if (static_cast<int64_t>(encoding.type_ids.size()) != T)
     throw InputError(fmt::format("{}: token_type_ids has {} entries for {} input_ids", where, encoding.type_ids.size(), T));
   for (size_t t = 0; t < encoding.ids.size(); ++t) {
@@ -76,63 +77,34 @@ Encoding parse_line(const std::string& line, const std::string& where, const Ber
 
 void run_embed(const EmbedOptions& options) {
   const Compute compute = apply_run_options(options.run);
+  EmbeddingOutputs outputs;
+  outputs.tokens = options.tokens;
+  outputs.pooling = options.pooling == "none" ? std::nullopt : std::optional(parse_pooling(options.pooling));
+  if (!outputs.pooling && !outputs.tokens) throw InputError("--pooling none needs --tokens: there is nothing else to write");
   Pretrained pretrained = load_pretrained(options.model);
   for (auto& p : pretrained.model->parameters()) p.set_requires_grad(false);
   pretrained.model->set_compute(compute);
   const BertConfig& config = pretrained.config;
+  check_output_file(options.output, {options.input, pretrained.dir}, options.overwrite, "--output");
 
+  // Only ids and token types are kept per input (not tokens or offsets): memory grows with the input's
+  // tokens, and the outputs stream to the file batch by batch.
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<Encoding> encodings;
-  LineReader reader(options.input);
+  LineReader reader(options.input);  // "-": standard input
   std::string line;
+  int64_t total_tokens = 0;
   while (reader.next(line)) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    encodings.push_back(
-        parse_line(line, where(reader.path(), reader.line_number()), config, options, tokenizer, pretrained.dir));
+    Encoding e = parse_line(line, where(reader.path(), reader.line_number()), config, options, tokenizer, pretrained.dir);
+    total_tokens += static_cast<int64_t>(e.ids.size());
+    encodings.push_back(Encoding{.ids = std::move(e.ids), .type_ids = std::move(e.type_ids)});
   }
   if (encodings.empty()) throw InputError(fmt::format("{}: no inputs", options.input));
-
-  const int64_t N = static_cast<int64_t>(encodings.size()), H = config.hidden_size;
-  int64_t T = 0, total_tokens = 0;
-  for (const auto& e : encodings) {
-    T = std::max<int64_t>(T, static_cast<int64_t>(e.ids.size()));
-    total_tokens += static_cast<int64_t>(e.ids.size());
-  }
-  const int64_t pad_id = config.pad_token_id;
-  at::Tensor hidden = at::zeros({N, T, H});
-  at::Tensor mask = at::zeros({N, T}, at::kLong);
-  at::Tensor pooled = at::zeros({N, H});
-
-  // Longest first, so each batch pads only to its own longest input.
-  std::vector<int64_t> order(N);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return encodings[a].ids.size() > encodings[b].ids.size(); });
-  torch::NoGradGuard no_grad;
-  Progress progress((N + options.batch_size - 1) / options.batch_size, "embed");
-  for (int64_t start = 0; start < N; start += options.batch_size) {
-    std::vector<const Encoding*> batch;
-    int64_t tokens = 0;
-    for (int64_t i = start; i < std::min(N, start + options.batch_size); ++i) {
-      batch.push_back(&encodings[order[i]]);
-      tokens += static_cast<int64_t>(encodings[order[i]].ids.size());
-    }
-    const EncoderInput input = collate(batch, pad_id).to(compute.device);
-    const EncoderOutput out = pretrained.model->forward(input);
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const int64_t row = order[start + b], len = static_cast<int64_t>(batch[b]->ids.size());
-      hidden[row].narrow(0, 0, len).copy_(out.last_hidden_state[b].narrow(0, 0, len));
-      mask[row].narrow(0, 0, len).fill_(1);
-      pooled[row].copy_(out.pooler_output[b]);
-    }
-    progress.advance(1, tokens);
-  }
-  progress.finish();
-  save_safetensors(options.output,
-                   {{"last_hidden_state", hidden}, {"attention_mask", mask}, {"pooler_output", pooled}},
+  write_embeddings(pretrained.model, encodings, options.batch_size, outputs, options.output,
                    {{"model", pretrained.dir.string()}, {"fingerprint", pretrained.fingerprint}});
-  std::fprintf(stderr, "wrote %s: %ld inputs, %ld tokens, hidden %ld\n", options.output.c_str(), static_cast<long>(N),
-               static_cast<long>(total_tokens), static_cast<long>(H));
+  std::fprintf(stderr, "wrote %s: %zu inputs, %ld tokens, hidden %ld\n", options.output.c_str(), encodings.size(),
+               static_cast<long>(total_tokens), static_cast<long>(config.hidden_size));
 }
 
 }  // namespace
@@ -144,8 +116,15 @@ void setup_embed(CLI::App& app) {
   sub->add_option("--input", options->input, "JSONL: {\"text\", \"text_pair\"} or {\"input_ids\", \"token_type_ids\"}")
       ->required();
   sub->add_option("--output", options->output, "Output .safetensors file")->required();
-  sub->add_option("--batch-size", options->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--max-length", options->max_length, "Truncate text inputs to this many tokens")->capture_default_str();
+  sub->add_flag("--overwrite", options->overwrite, "Replace an existing --output file");
+  sub->add_option("--batch-size", options->batch_size, "Inputs per forward pass")->capture_default_str()->check(positive());
+  sub->add_option("--max-length", options->max_length, "Truncate text inputs to this many tokens")
+      ->capture_default_str()->check(positive());
+  sub->add_option("--pooling", options->pooling,
+                  "\"pooled\" (N, H): pooler (BertModel's pooler_output), cls, mean, or none")->capture_default_str();
+  sub->add_flag("--tokens", options->tokens,
+                "Also write every real token's last hidden state: \"last_hidden_state\" (tokens, H) and \"offsets\" "
+                "(N + 1); input i is rows offsets[i] to offsets[i+1]");
   add_run_options(sub, options->run);
   sub->callback([options] { run_embed(*options); });
 }

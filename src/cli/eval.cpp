@@ -52,9 +52,9 @@ void setup_eval(CLI::App& app) {
   add_data_options(sub, args->data);
   sub->add_option("--split", args->split, "Split to score: dev, train, dev_matched, dev_mismatched, ...")
       ->capture_default_str();
-  sub->add_option("--batch-size", args->batch_size, "Examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", args->batch_size, "Examples per forward pass")->capture_default_str()->check(positive());
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   add_run_options(sub, args->run);
   sub->callback([args] { run_eval(*args); });
 }

@@ -31,14 +31,14 @@ namespace {
 struct ExplainArgs {
   std::string model;
   std::string adapter;
-  std::string text;
-  std::string text_pair;
-  std::string input;
+  TextInputs inputs;
+  DataSource columns;  // --text-column, --text-pair-column of --input
   std::string format = "json";
   std::string out;     // "" or "-": stdout
   int64_t index = 0;   // --format svg: which input
   int64_t batch_size = 32;
   int64_t max_length = 0;  // 0: the adapter's
+  bool overwrite = false;
   RunArgs run;
 };
 
@@ -107,7 +107,9 @@ void run_explain(const ExplainArgs& args) {
   const Compute compute = apply_run_options(args.run);
   if (args.format != "json" && args.format != "html" && args.format != "svg")
     throw InputError(fmt::format("--format: expected json, html or svg, found '{}'", args.format));
-  const std::vector<Example> examples = read_text_inputs(args.text, args.text_pair, args.input);
+  const std::vector<Example> examples = read_text_inputs(args.inputs, args.columns);
+  const bool to_stdout = args.out.empty() || args.out == "-";
+  if (!to_stdout) check_output_file(args.out, {args.inputs.input, args.adapter}, args.overwrite, "--out");
   if (args.format == "svg" && (args.index < 0 || args.index >= static_cast<int64_t>(examples.size())))
     throw InputError(fmt::format("--index {}: there are {} inputs", args.index, examples.size()));
 
@@ -129,7 +131,7 @@ void run_explain(const ExplainArgs& args) {
     const auto [total_hi, layer_hi] = scale_max({s});
     output = report::standalone_svg(input_svg(s, layer_hi, prediction_text(info, s.logits)));
   }
-  if (args.out.empty() || args.out == "-") {
+  if (to_stdout) {
     std::fwrite(output.data(), 1, output.size(), stdout);
   } else {
     write_file_atomic(args.out, output);
@@ -145,17 +147,16 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--model", args->model, "Checkpoint folder or packaged model name (minilm) the adapter was trained on")
       ->required();
   sub->add_option("--adapter", args->adapter, "AdapterBias adapter file written by `adapterbias train`")->required();
-  sub->add_option("--text", args->text, "One input text");
-  sub->add_option("--text-pair", args->text_pair, "The second text of a pair task, with --text");
-  sub->add_option("--input", args->input, "JSONL file of {\"text\": ..., \"text_pair\": ...}");
+  add_text_input_options(sub, args->inputs, &args->columns);
   sub->add_option("--format", args->format, "json (per token and word), html (one self-contained report) or svg "
                                             "(the heatmap of input --index)")
       ->capture_default_str();
   sub->add_option("--out", args->out, "Output file (default: stdout)");
+  sub->add_flag("--overwrite", args->overwrite, "Replace an existing --out file");
   sub->add_option("--index", args->index, "--format svg: which input (0-based)")->capture_default_str();
-  sub->add_option("--batch-size", args->batch_size, "Inputs per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", args->batch_size, "Inputs per forward pass")->capture_default_str()->check(positive());
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens (0: the adapter's)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   add_run_options(sub, args->run);
   sub->callback([args] { run_explain(*args); });
 }

@@ -1,6 +1,7 @@
 // adapterbias: parameter-efficient transfer learning of BERT/RoBERTa encoders with AdapterBias.
 // main only registers the subcommands (one file each) and maps errors to exit codes.
 #include <cstdio>
+#include <filesystem>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -9,6 +10,10 @@
 #include "cli/common.h"
 #include "cli/launch.h"
 #include "core/error.h"
+
+namespace {
+constexpr int kUsageExitCode = 2;  // as Unix tools (and argparse) do
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"adapterbias: AdapterBias transfer learning for BERT/RoBERTa encoders"};
@@ -32,12 +37,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error (unknown flag, bad value, missing option) exits 2.
+    return app.exit(e) == 0 ? 0 : kUsageExitCode;
   } catch (const adapterbias::cli::ExitStatus& status) {
     return status.code;
   } catch (const adapterbias::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return static_cast<int>(e.exit_code());
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Paths the command could not create or read, said as "PATH: reason" like every other input error.
+    std::fprintf(stderr, "error: %s: %s\n", e.path1().c_str(), e.code().message().c_str());
+    return static_cast<int>(adapterbias::ExitCode::kInput);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return static_cast<int>(adapterbias::ExitCode::kInternal);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common.h"  // defines: positive, non_negative
 #include "model/checkpoint.h"        // defines: load_pretrained
 #include "peft/adapter_file.h"       // defines: read_adapter, load_adapter_model
 #include "peft/merged_checkpoint.h"  // defines: write_merged_checkpoint
@@ -20,12 +21,13 @@ struct MergeArgs {
   std::string adapter;
   std::string out;
   int threads = 0;
+  bool overwrite = false;
 };
 
 void run_merge(const MergeArgs& args) {
   if (args.threads > 0) at::set_num_threads(args.threads);
   LoadedAdapter loaded = load_adapter_model(load_pretrained(args.model), read_adapter(args.adapter), args.adapter, Compute{});
-  const nlohmann::ordered_json summary = write_merged_checkpoint(loaded, args.out);
+  const nlohmann::ordered_json summary = write_merged_checkpoint(loaded, args.out, args.overwrite);
   std::printf("%s\n", summary.dump(2).c_str());
   std::fprintf(stderr, "merged %s into %s (%s): %zu tensors, logits agree within %.2g\n", args.adapter.c_str(),
                args.out.c_str(), summary["architecture"].get<std::string>().c_str(),
@@ -41,8 +43,9 @@ void setup_merge(CLI::App& app) {
       ->required();
   sub->add_option("--adapter", args->adapter, "Adapter file written by `adapterbias train`")->required();
   sub->add_option("--out", args->out, "Output folder: config.json, model.safetensors, tokenizer files")->required();
+  sub->add_flag("--overwrite", args->overwrite, "Replace files already in --out");
   sub->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   sub->callback([args] { run_merge(*args); });
 }
 

@@ -257,6 +257,9 @@ void run_train(TrainArgs args, const CLI::App& sub) {
     args = resumed_args(args, sub, *checkpoint);
   }
   if (args.model.empty() || args.out.empty()) throw InputError("train needs --model and --out (or --resume DIR)");
+  if (!args.data.test_file.empty())
+    throw InputError(fmt::format("--test {}: train does not read a test split; after training, `adapterbias predict "
+                                 "--split test --test FILE` writes its predictions", args.data.test_file));
   const std::optional<DistributedEnv> env = distributed_env([](const char* name) { return std::getenv(name); });
   if (args.nproc > 1 && !env) throw ExitStatus{launch_workers(args.nproc, worker_arguments())};
   const int rank = env ? env->rank : 0;
@@ -335,35 +338,36 @@ void setup_train(CLI::App& app) {
   sub->add_flag("--share-alpha", args->share_alpha,
                 "adapterbias: one L_alpha shared by all layers (partial weight sharing)");
   sub->add_option("--bottleneck", args->bottleneck, "houlsby: adapter bottleneck size (default 64)")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--lora-r", args->lora_r, "lora: rank r (default 8)")->check(CLI::PositiveNumber);
+      ->check(positive());
+  sub->add_option("--lora-r", args->lora_r, "lora: rank r (default 8)")->check(positive());
   sub->add_option("--lora-alpha", args->lora_alpha, "lora: alpha; the update is scaled by alpha / r (default 16)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--l0", args->l0,
                   "adapterbias-l0: lambda of the expected-L0 penalty on the hard-concrete gates of v and L_alpha "
                   "(normalised by the gate count; default 0.1; docs/l0.md)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub->add_option("--l0-init", args->l0_init,
                   "adapterbias-l0: initial log_alpha of every gate (default 3: all open; eval gates close below -2.4)");
   sub->add_option("--l0-gate-lr-scale", args->l0_gate_lr_scale,
                   "adapterbias-l0: the gates' learning rate as a multiple of --lr (default 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   TrainOptions& t = args->train;
-  sub->add_option("--epochs", t.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--batch-size", t.batch_size, "Examples per step")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--lr", t.lr, "Learning rate (AdamW)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--max-length", t.max_length, "Truncate inputs to this many tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--epochs", t.epochs, "Training epochs")->capture_default_str()->check(positive());
+  sub->add_option("--batch-size", t.batch_size, "Examples per step")->capture_default_str()->check(positive());
+  sub->add_option("--lr", t.lr, "Learning rate (AdamW)")->capture_default_str()->check(non_negative());
+  sub->add_option("--max-length", t.max_length, "Truncate inputs to this many tokens")->capture_default_str()->check(positive());
   sub->add_option("--seed", t.seed, "Seed of initialisation, dropout and batch order")->capture_default_str();
   sub->add_option("--warmup", t.warmup, "Linear warmup then decay: a fraction of the steps (<1) or a step count; 0 = constant lr")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   sub->add_option("--weight-decay", t.weight_decay, "AdamW weight decay on v, L_alpha weights and the head")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   sub->add_option("--max-grad-norm", t.max_grad_norm, "Clip the gradient norm (0: no clipping)")->capture_default_str();
   sub->add_option("--dropout", args->dropout, "Set every dropout (backbone and head) to P; default: config's, head 0.5")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(in_range(0.0, 1.0));
   sub->add_option("--eval-every", t.eval_every, "Also evaluate on dev every N steps (0: per epoch only)")->capture_default_str();
   sub->add_option("--max-steps", t.max_steps, "Stop after N steps (0: no limit)")->capture_default_str();
-  sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");
+  sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples")
+      ->check(count_or_all());
   sub->add_option("--init-adapter", args->init_adapter, "Start from this adapter file's tensors");
   sub->add_flag("--no-shuffle", args->no_shuffle, "Batches of consecutive examples in file order");
   add_run_options(sub, args->run);
@@ -371,9 +375,9 @@ void setup_train(CLI::App& app) {
                   "Batch layout: packed (real tokens only) or padded (each row padded to the batch's longest)")
       ->capture_default_str();
   sub->add_option("--save-every", t.save_every, "Also write a checkpoint every N steps (0: at evaluations only)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   sub->add_option("--early-stopping", t.early_stopping, "Stop after N evaluations without a better dev metric (0: never)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   sub->add_option("--dev-fraction", args->dev_fraction,
                   "Hold out this fraction of the training data (seeded by --seed) as the dev set");
   sub->add_option("--resume", args->resume,
@@ -382,10 +386,10 @@ void setup_train(CLI::App& app) {
   sub->add_flag("--overwrite", args->overwrite, "Replace an earlier run in --out");
   sub->add_option("--nproc", args->nproc,
                   "Data-parallel training on N local processes (Gloo); under torchrun the environment decides")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive());
   sub->add_option("--dist-timeout", args->dist_timeout,
                   "Seconds a data-parallel rank waits for the others (rendezvous and each step) before failing")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive());
   sub->callback([args, sub] { run_train(*args, *sub); });
 }
 

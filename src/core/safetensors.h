@@ -15,8 +15,8 @@ namespace adapterbias {
 
 class SafetensorsFile {
  public:
-  // Opens and validates the whole header (dtypes, shapes, offsets inside the file and consistent with the
-  // shapes, no overlaps); throws FormatError naming the file and the offending tensor.
+  // Opens and validates the whole header (core/safetensors_header.h: dtypes, shapes, offsets that tile the
+  // data section); throws FormatError naming the file and the offending tensor.
   static SafetensorsFile open(const std::filesystem::path& path);
 
   const std::vector<std::string>& names() const { return names_; }
@@ -37,7 +37,8 @@ class SafetensorsFile {
   struct Mapping;
   std::filesystem::path path_;
   std::shared_ptr<Mapping> mapping_;
-  std::vector<std::string> names_;  // in header order
+  size_t data_start_ = 0;  // 8 + the header's length
+  std::vector<std::string> names_;  // sorted by name
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> metadata_;
 };

@@ -28,6 +28,7 @@ GenericOptions generic_options(const DataSource& source, int64_t max_examples) {
   o.id_column = source.id_column;
   o.regression = source.regression;
   o.read.skip_bad_rows = source.skip_bad_rows;
+  o.read.max_line_bytes = source.max_line_bytes;
   o.read.max_examples = max_examples;
   return o;
 }
@@ -37,7 +38,8 @@ GenericOptions generic_options(const DataSource& source, int64_t max_examples) {
 nlohmann::json DataSource::to_json() const {
   return {{"task", task}, {"data", data}, {"train", train_file}, {"dev", dev_file}, {"test", test_file},
           {"text_column", text_column}, {"text_pair_column", text_pair_column}, {"label_column", label_column},
-          {"id_column", id_column}, {"regression", regression}, {"skip_bad_rows", skip_bad_rows}};
+          {"id_column", id_column}, {"regression", regression}, {"skip_bad_rows", skip_bad_rows},
+          {"max_line_bytes", max_line_bytes}};
 }
 
 DataSource DataSource::from_json(const nlohmann::json& json) {
@@ -56,6 +58,7 @@ DataSource DataSource::from_json(const nlohmann::json& json) {
   take("id_column", s.id_column);
   take("regression", s.regression);
   take("skip_bad_rows", s.skip_bad_rows);
+  take("max_line_bytes", s.max_line_bytes);
   return s;
 }
 
@@ -73,6 +76,11 @@ TaskSpec resolve_task(const DataSource& source, const std::vector<std::string>* 
     return custom_task(name, labels ? *labels : std::vector<std::string>{}, source.regression);
   if (source.train_file.empty()) throw InputError("own data needs --train FILE to learn its label set");
   const Dataset train = read_generic(source.train_file, generic_options(source, -1));
+  if (train.labels.size() < 2)
+    throw InputError(fmt::format("{}: the training data has {} ({}); classification needs at least 2 (pass "
+                                 "--regression for numeric targets)",
+                                 source.train_file, train.labels.empty() ? "no labels" : "one label",
+                                 train.labels.empty() ? "none" : "'" + train.labels[0] + "'"));
   return custom_task(name, train.labels, source.regression);
 }
 
@@ -81,6 +89,7 @@ Dataset read_split(const DataSource& source, const TaskSpec& task, const std::st
     if (source.data.empty()) throw InputError("--data DIR is required for GLUE tasks");
     ReadOptions options;
     options.skip_bad_rows = source.skip_bad_rows;
+    options.max_line_bytes = source.max_line_bytes;
     options.max_examples = max_examples;
     return read_glue_split(glue_root(source, task), task, split, options);
   }

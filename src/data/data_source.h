@@ -20,11 +20,12 @@ struct DataSource {
   std::string text_column = "text", text_pair_column, label_column = "label", id_column;
   bool regression = false;
   bool skip_bad_rows = false;
+  size_t max_line_bytes = kDefaultMaxLineBytes;
 
   bool is_glue() const { return train_file.empty() && dev_file.empty() && test_file.empty(); }
 
   // Under `adapterbias train`'s flag names: task, data, train, dev, test, text_column, text_pair_column,
-  // label_column, id_column, regression, skip_bad_rows. from_json keeps the defaults of absent or null keys.
+  // label_column, id_column, regression, skip_bad_rows, max_line_bytes. from_json keeps the defaults of absent or null keys.
   nlohmann::json to_json() const;
   static DataSource from_json(const nlohmann::json& json);
 };

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <utf8proc.h>
+
 #include "core/error.h"
 
 namespace adapterbias {
@@ -33,6 +35,19 @@ std::string preview(std::string_view field) {
   constexpr size_t kMax = 60;
   if (field.size() <= kMax) return fmt::format("'{}'", field);
   return fmt::format("'{}...' ({} bytes)", field.substr(0, kMax), field.size());
+}
+
+std::string text_problem(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  const auto size = static_cast<utf8proc_ssize_t>(text.size());
+  for (utf8proc_ssize_t i = 0; i < size;) {
+    if (bytes[i] == 0) return fmt::format("a NUL byte at byte {}", i);
+    utf8proc_int32_t codepoint = 0;
+    const utf8proc_ssize_t n = utf8proc_iterate(bytes + i, size - i, &codepoint);
+    if (n < 0) return fmt::format("invalid UTF-8 at byte {}", i);
+    i += n;
+  }
+  return "";
 }
 
 bool blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }

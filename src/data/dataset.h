@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/io.h"
+
 namespace adapterbias {
 
 struct Example {
@@ -24,6 +26,7 @@ struct ReadOptions {
   int64_t max_examples = -1;   // keep the first N good rows; < 0 keeps all
   bool skip_bad_rows = false;  // false: the first malformed row throws InputError; true: skip and count it
   size_t max_reasons = 5;      // how many skip reasons the report keeps
+  size_t max_line_bytes = kDefaultMaxLineBytes;  // a longer line is an InputError (core/io.h)
 };
 
 // Rows skipped because of `skip_bad_rows`; nothing is dropped without being counted here.
@@ -57,6 +60,10 @@ std::vector<std::string_view> split_tabs(std::string_view line);
 
 // A field shown in an error message: quoted, cut to a readable length.
 std::string preview(std::string_view field);
+
+// Why `text` cannot be a text field ("a NUL byte at byte 3", "invalid UTF-8 at byte 7"), or "" when it can.
+// Byte offsets are 0-based within the field.
+std::string text_problem(std::string_view text);
 
 // Whether `text` is empty or only spaces, tabs and line breaks.
 bool blank(std::string_view text);

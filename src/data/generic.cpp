@@ -28,6 +28,12 @@ bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+std::string_view trim_spaces(std::string_view s) {
+  const size_t begin = s.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
+}
+
 std::optional<int64_t> parse_int(std::string_view s) {
   int64_t value = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -138,6 +144,26 @@ class Builder {
   void bad(int64_t line, const std::string& what) { bad_.add(fmt::format("{}: {}", where(file_, line), what)); }
 
   void add(Record r, int64_t line, int64_t row_number) {
+    const std::pair<const std::optional<std::string>*, const std::string*> fields[] = {
+        {&r.text_a, &options_.text_column}, {&r.text_b, &options_.text_pair_column},
+        {&r.label, &options_.label_column}, {&r.id, &options_.id_column}};
+    for (const auto& [value, column] : fields) {
+      if (!*value) continue;
+      if (const std::string problem = text_problem(**value); !problem.empty()) {
+        bad(line, fmt::format("expected text in '{}', found {}", *column, problem));
+        return;
+      }
+    }
+    // Surrounding spaces are not part of a label (" yes" and "yes" are one class); inner tabs and line breaks
+    // would break the submission file's columns.
+    if (r.label && !r.number) {
+      r.label = std::string(trim_spaces(*r.label));
+      if (r.label->find_first_of("\t\r\n") != std::string::npos) {
+        bad(line, fmt::format("expected a label in '{}' without tabs or line breaks, found {}", options_.label_column,
+                              preview(*r.label)));
+        return;
+      }
+    }
     if (!r.text_a || blank(*r.text_a)) {
       bad(line, fmt::format("expected text in '{}', found {}", options_.text_column,
                             r.text_a ? "an empty field" : "no value"));
@@ -290,10 +316,14 @@ void read_jsonl(LineReader& reader, const GenericOptions& options, Builder& buil
     if (blank(line)) continue;
     ++row_number;
     ++data.report.rows;
+    if (const std::string problem = text_problem(line); !problem.empty()) {
+      builder.bad(at, fmt::format("expected a line of JSON text, found {}", problem));
+      continue;
+    }
     nlohmann::json obj;
     try {
       obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number too large
       builder.bad(at, fmt::format("expected a JSON object, found invalid JSON ({})", e.what()));
       continue;
     }
@@ -365,10 +395,11 @@ Dataset read_generic(const std::filesystem::path& file, const GenericOptions& op
                      const std::optional<std::vector<std::string>>& labels) {
   if (options.text_column.empty()) throw InputError("--text-column: expected a column name, found an empty string");
   if (options.label_column.empty()) throw InputError("--label-column: expected a column name, found an empty string");
+  check_readable(file);
   const TableFormat format = options.format == TableFormat::kAuto ? detect_table_format(file) : options.format;
   Dataset data;
   data.path = file;
-  LineReader reader(file);
+  LineReader reader(file, options.read.max_line_bytes);
   Builder builder(file, options, labels, data);
   if (format == TableFormat::kJsonl)
     read_jsonl(reader, options, builder, data);

@@ -36,7 +36,7 @@ Dataset read_glue_file(const std::filesystem::path& file, const TaskSpec& task, 
   const std::string what = fmt::format("{} {}", task.name, split.name);
   const auto expected_columns = static_cast<size_t>(split.num_columns);
 
-  LineReader reader(file);
+  LineReader reader(file, options.max_line_bytes);
   std::string line;
   std::vector<std::string> header;
   if (split.has_header) {
@@ -66,6 +66,10 @@ Dataset read_glue_file(const std::filesystem::path& file, const TaskSpec& task, 
     ++row_number;
     ++data.report.rows;
     const auto at = [&] { return where(file, reader.line_number()); };  // only built for messages
+    if (const std::string problem = text_problem(line); !problem.empty()) {
+      bad.add(fmt::format("{}: expected a line of text, found {}", at(), problem));
+      continue;
+    }
     const auto fields = split_tabs(line);
     if (fields.size() != expected_columns) {
       bad.add(fmt::format("{}: expected {} tab-separated columns ({}), found {}: {}", at(), split.num_columns, what,

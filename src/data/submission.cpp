@@ -56,20 +56,4 @@ std::string format_submission(const TaskSpec& task, std::span<const Example> exa
   return out;
 }
 
-std::filesystem::path write_submission(const std::filesystem::path& out_dir, const TaskSpec& task,
-                                       std::string_view split, std::span<const Example> examples,
-                                       std::span<const int64_t> predicted_classes) {
-  const auto path = out_dir / submission_file_name(task, split);
-  write_file_atomic(path, format_submission(task, examples, predicted_classes));
-  return path;
-}
-
-std::filesystem::path write_submission(const std::filesystem::path& out_dir, const TaskSpec& task,
-                                       std::string_view split, std::span<const Example> examples,
-                                       std::span<const double> predicted_scores) {
-  const auto path = out_dir / submission_file_name(task, split);
-  write_file_atomic(path, format_submission(task, examples, predicted_scores));
-  return path;
-}
-
 }  // namespace adapterbias

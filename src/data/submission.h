@@ -25,12 +25,4 @@ std::string format_submission(const TaskSpec& task, std::span<const Example> exa
 std::string format_submission(const TaskSpec& task, std::span<const Example> examples,
                               std::span<const double> predicted_scores);
 
-// Writes <out_dir>/<submission_file_name> atomically and returns its path.
-std::filesystem::path write_submission(const std::filesystem::path& out_dir, const TaskSpec& task,
-                                       std::string_view split, std::span<const Example> examples,
-                                       std::span<const int64_t> predicted_classes);
-std::filesystem::path write_submission(const std::filesystem::path& out_dir, const TaskSpec& task,
-                                       std::string_view split, std::span<const Example> examples,
-                                       std::span<const double> predicted_scores);
-
 }  // namespace adapterbias

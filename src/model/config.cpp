@@ -1,5 +1,8 @@
 #include "model/config.h"
 
+#include <type_traits>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -14,12 +17,31 @@ void read_field(const nlohmann::json& json, const std::string& source, const cha
     if (required) throw FormatError(fmt::format("{}: missing field '{}'", source, key));
     return;
   }
+  const nlohmann::json& field = json.at(key);
+  // nlohmann converts 384.7 to 384 silently; a size must be written as an integer.
+  if constexpr (std::is_integral_v<T>)
+    if (!field.is_number_integer())
+      throw FormatError(fmt::format("{}: field '{}' must be an integer, found {}", source, key, field.dump()));
+  if constexpr (std::is_floating_point_v<T>)
+    if (!field.is_number())
+      throw FormatError(fmt::format("{}: field '{}' must be a number, found {}", source, key, field.dump()));
   try {
-    value = json.at(key).get<T>();
+    value = field.get<T>();
   } catch (const nlohmann::json::exception&) {
     throw FormatError(fmt::format("{}: field '{}' has the wrong type ({})", source, key, json.at(key).dump()));
   }
 }
+
+// The encoder's parameter count from its sizes, in double so that absurd sizes cannot overflow.
+double parameter_count(const BertConfig& c) {
+  const double H = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
+  const double embeddings = (static_cast<double>(c.vocab_size) + c.max_position_embeddings + c.type_vocab_size + 2) * H;
+  const double layer = 4 * (H * H + H) + 2 * H * I + I + H + 4 * H;
+  return embeddings + c.num_hidden_layers * layer + H * H + H;
+}
+
+// 20 billion: far beyond any encoder this tool adapts, far below what a hostile config.json can ask for.
+constexpr double kMaxParameters = 2e10;
 
 }  // namespace
 
@@ -55,6 +77,22 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
                                 {"max_position_embeddings", c.max_position_embeddings},
                                 {"type_vocab_size", c.type_vocab_size}})
     if (v <= 0) throw FormatError(fmt::format("{}: field '{}' must be positive, got {}", source, name, v));
+  if (!(c.layer_norm_eps > 0 && c.layer_norm_eps < 1))
+    throw FormatError(fmt::format("{}: field 'layer_norm_eps' must be in (0, 1), got {}", source, c.layer_norm_eps));
+  for (const auto& [name, p] : {std::pair{"hidden_dropout_prob", c.hidden_dropout_prob},
+                                {"attention_probs_dropout_prob", c.attention_probs_dropout_prob}})
+    if (!(p >= 0 && p < 1)) throw FormatError(fmt::format("{}: field '{}' must be in [0, 1), got {}", source, name, p));
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size)
+    throw FormatError(fmt::format("{}: pad_token_id {} is outside the vocabulary [0, {})", source, c.pad_token_id,
+                                  c.vocab_size));
+  if (c.max_tokens() <= 2)
+    throw FormatError(fmt::format("{}: max_position_embeddings {} leaves no room for a sequence", source,
+                                  c.max_position_embeddings));
+  // Checked before anything is allocated: sizes from a hostile file must not reach the allocator.
+  const double parameters = parameter_count(c);
+  if (parameters > kMaxParameters)
+    throw FormatError(fmt::format("{}: sizes imply {:.3g} parameters ({:.0f} GB in fp32), more than the {:.3g} this "
+                                  "build loads", source, parameters, parameters * 4 / 1e9, kMaxParameters));
   if (c.hidden_size % c.num_attention_heads != 0)
     throw FormatError(fmt::format("{}: hidden_size {} is not a multiple of num_attention_heads {}", source,
                                   c.hidden_size, c.num_attention_heads));

@@ -21,6 +21,19 @@ constexpr const char* kMetadataKey = "adapterbias";
 // (F32), its shape under the metadata's "sparse_tensors".
 constexpr const char* kIndices = ".nonzero_indices";
 constexpr const char* kValues = ".nonzero_values";
+// A bound on a sparse tensor's dense size, checked before allocating it (a layer's weights are far smaller).
+constexpr int64_t kMaxSparseElements = int64_t{1} << 31;
+
+// Adapter tensors are F32, and the indices of sparse-stored ones I32; values must be finite.
+void check_adapter_tensor(const std::string& name, const at::Tensor& tensor, const std::string& source) {
+  const bool indices = name.ends_with(kIndices);
+  const at::ScalarType expected = indices ? at::kInt : at::kFloat;
+  if (tensor.scalar_type() != expected)
+    throw FormatError(fmt::format("{}: tensor '{}' is {}, but adapter files hold {}", source, name,
+                                  c10::toString(tensor.scalar_type()), indices ? "I32 indices" : "F32 values"));
+  if (!indices && tensor.numel() > 0 && !at::isfinite(tensor).all().item<bool>())
+    throw FormatError(fmt::format("{}: tensor '{}' holds NaN or infinite values", source, name));
+}
 
 // The dense tensors of a file whose metadata lists `sparse` ({name: shape}); FormatError naming the file and
 // tensor when a sparse pair is missing or inconsistent.
@@ -36,9 +49,14 @@ NamedTensors densify(NamedTensors stored, const nlohmann::json& sparse, const st
     std::vector<int64_t> shape;
     try {
       shape = shape_json.get<std::vector<int64_t>>();
-      if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) throw std::invalid_argument("size");
+      int64_t numel = 1;
+      for (const int64_t d : shape) {
+        if (d < 0 || (d > 0 && numel > kMaxSparseElements / d)) throw std::invalid_argument("size");
+        numel *= d;
+      }
     } catch (const std::invalid_argument&) {
-      throw FormatError(fmt::format("{}: sparse tensor '{}' has a negative size in {}", source, name, shape_json.dump()));
+      throw FormatError(fmt::format("{}: sparse tensor '{}' has shape {}: a negative size or more than {} elements",
+                                    source, name, shape_json.dump(), kMaxSparseElements));
     } catch (const nlohmann::json::exception&) {
       throw FormatError(fmt::format("{}: sparse tensor '{}' has shape {}, not a list of sizes", source, name,
                                     shape_json.dump()));
@@ -67,55 +85,7 @@ NamedTensors densify(NamedTensors stored, const nlohmann::json& sparse, const st
   return out;
 }
 
-template <typename T>
-T field(const nlohmann::json& json, const char* key, const std::string& source) {
-  if (!json.contains(key)) throw FormatError(fmt::format("{}: adapter metadata has no field '{}'", source, key));
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw FormatError(fmt::format("{}: adapter metadata field '{}' has the wrong type", source, key));
-  }
-}
-
 }  // namespace
-
-nlohmann::json AdapterInfo::to_json() const {
-  return {{"format_version", kAdapterFormatVersion},
-          {"method", method},
-          {"method_options", method_options},
-          {"task", task},
-          {"labels", labels},
-          {"regression", regression},
-          {"max_length", max_length},
-          {"backbone", backbone},
-          {"trainable_parameters", trainable_parameters},
-          {"backbone_parameters", backbone_parameters},
-          {"trainable_share", backbone_parameters > 0 ? double(trainable_parameters) / backbone_parameters : 0.0},
-          {"metrics", metrics},
-          {"training", training}};
-}
-
-AdapterInfo AdapterInfo::from_json(const nlohmann::json& json, const std::string& source) {
-  const int version = field<int>(json, "format_version", source);
-  if (version != kAdapterFormatVersion)
-    throw FormatError(fmt::format("{}: adapter format version {} is not supported (this build reads {})", source,
-                                  version, kAdapterFormatVersion));
-  AdapterInfo info;
-  info.method = field<std::string>(json, "method", source);
-  info.method_options = json.value("method_options", nlohmann::json::object());
-  info.task = field<std::string>(json, "task", source);
-  info.labels = field<std::vector<std::string>>(json, "labels", source);
-  info.regression = field<bool>(json, "regression", source);
-  info.max_length = field<int64_t>(json, "max_length", source);
-  info.backbone = field<nlohmann::json>(json, "backbone", source);
-  info.trainable_parameters = json.value("trainable_parameters", int64_t{0});
-  info.backbone_parameters = json.value("backbone_parameters", int64_t{0});
-  info.metrics = json.value("metrics", nlohmann::json::object());
-  info.training = json.value("training", nlohmann::json::object());
-  if (!info.regression && info.labels.size() < 2)
-    throw FormatError(fmt::format("{}: a classification adapter needs at least 2 labels", source));
-  return info;
-}
 
 nlohmann::json backbone_identity(const Pretrained& pretrained) {
   const BertConfig& c = pretrained.config;
@@ -170,7 +140,10 @@ AdapterFile read_adapter(const std::filesystem::path& path) {
     throw FormatError(fmt::format("{}: adapter metadata is not valid JSON: {}", path.string(), e.what()));
   }
   AdapterFile adapter{AdapterInfo::from_json(json, path.string()), {}};
-  for (const auto& name : file.names()) adapter.tensors.emplace_back(name, file.get(name).clone());
+  for (const auto& name : file.names()) {
+    adapter.tensors.emplace_back(name, file.get(name).clone());
+    check_adapter_tensor(name, adapter.tensors.back().second, path.string());
+  }
   if (json.contains("sparse_tensors"))
     adapter.tensors = densify(std::move(adapter.tensors), json.at("sparse_tensors"), path.string());
   return adapter;
@@ -196,8 +169,7 @@ void load_trainable(const TaskModel& model, const NamedTensors& tensors, const s
       throw MismatchError(fmt::format("{}: unexpected tensor '{}' for method '{}'", source, name, model.method->name()));
 }
 
-TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, const std::filesystem::path& source) {
-  const AdapterInfo& info = adapter.info;
+void check_adapter_backbone(const AdapterInfo& info, const Pretrained& pretrained, const std::filesystem::path& source) {
   const nlohmann::json ours = backbone_identity(pretrained);
   for (const char* key : {"model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "fingerprint"}) {
     if (info.backbone.value(key, nlohmann::json()) != ours.at(key))
@@ -207,6 +179,21 @@ TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, co
           source.string(), key, info.backbone.value(key, nlohmann::json()).dump(),
           info.backbone.value("source", std::string("?")), pretrained.dir.string(), ours.at(key).dump()));
   }
+}
+
+void check_adapter_outputs(const AdapterInfo& info, const TaskSpec& task, const std::filesystem::path& source) {
+  const auto outputs = [](bool regression, const std::vector<std::string>& labels) {
+    return regression ? std::string("regression") : fmt::format("labels [{}]", fmt::join(labels, ", "));
+  };
+  if (task.regression != info.regression || (!task.regression && task.labels != info.labels))
+    throw MismatchError(fmt::format("{}: adapter was trained for task '{}' ({}), but task {} needs {}", source.string(),
+                                    info.task, outputs(info.regression, info.labels), task.name,
+                                    outputs(task.regression, task.labels)));
+}
+
+TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, const std::filesystem::path& source) {
+  const AdapterInfo& info = adapter.info;
+  check_adapter_backbone(info, pretrained, source);
   TaskModel model(pretrained.model, make_peft_method(info.method, info.method_options), info.num_labels());
   load_trainable(model, adapter.tensors, source.string());
   model.eval();
@@ -228,13 +215,7 @@ TaskSpec adapter_task(DataSource& source, const AdapterInfo& info, const std::fi
     source.regression = info.regression;
     task = resolve_task(source, &info.labels);
   }
-  const auto outputs = [](bool regression, const std::vector<std::string>& labels) {
-    return regression ? std::string("regression") : fmt::format("labels [{}]", fmt::join(labels, ", "));
-  };
-  if (task.regression != info.regression || (!task.regression && task.labels != info.labels))
-    throw MismatchError(fmt::format("{}: adapter was trained for task '{}' ({}), but task {} needs {}",
-                                    adapter_path.string(), info.task, outputs(info.regression, info.labels), task.name,
-                                    outputs(task.regression, task.labels)));
+  check_adapter_outputs(info, task, adapter_path);
   return task;
 }
 

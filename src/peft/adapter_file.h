@@ -9,32 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "data/data_source.h"
+#include "peft/adapter_info.h"
 #include "model/checkpoint.h"
 #include "model/compute.h"
 #include "tokenizer/tokenizer.h"
 #include "peft/task_model.h"
 
 namespace adapterbias {
-
-inline constexpr int kAdapterFormatVersion = 1;
-
-struct AdapterInfo {
-  std::string method = "adapterbias";
-  nlohmann::json method_options = nlohmann::json::object();
-  std::string task;                 // GLUE name or the user's task name
-  std::vector<std::string> labels;  // class names in output order; empty for regression
-  bool regression = false;
-  int64_t max_length = 128;
-  nlohmann::json backbone = nlohmann::json::object();  // backbone_identity()
-  int64_t trainable_parameters = 0;
-  int64_t backbone_parameters = 0;
-  nlohmann::json metrics = nlohmann::json::object();   // dev metrics of the saved tensors
-  nlohmann::json training = nlohmann::json::object();  // the options it was trained with
-
-  int64_t num_labels() const { return regression ? 1 : static_cast<int64_t>(labels.size()); }
-  nlohmann::json to_json() const;
-  static AdapterInfo from_json(const nlohmann::json& json, const std::string& source);
-};
 
 // What an adapter records about its backbone: model_type, sizes, and the weights' fingerprint.
 nlohmann::json backbone_identity(const Pretrained& pretrained);
@@ -48,6 +29,12 @@ struct AdapterFile {
 };
 // Throws FormatError naming the file when it is not an adapter file.
 AdapterFile read_adapter(const std::filesystem::path& path);
+
+// MismatchError when the adapter was made for another backbone (fingerprint or sizes differ).
+void check_adapter_backbone(const AdapterInfo& info, const Pretrained& pretrained, const std::filesystem::path& source);
+
+// MismatchError when the adapter's outputs (labels in order, or regression) are not the task's.
+void check_adapter_outputs(const AdapterInfo& info, const TaskSpec& task, const std::filesystem::path& source);
 
 // Builds the adapter's method and head on `pretrained` and loads its tensors. Throws MismatchError when the
 // adapter was made for another backbone (fingerprint or sizes differ) or its tensors do not match the method.

@@ -53,7 +53,8 @@ nlohmann::ordered_json merged_config(const Pretrained& pretrained, const Adapter
 
 }  // namespace
 
-nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std::filesystem::path& out) {
+nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std::filesystem::path& out,
+                                               bool overwrite) {
   const AdapterInfo& info = loaded.info();
   const std::string adapter_path = loaded.path.string();
   if (!loaded.model.method->mergeable())
@@ -64,6 +65,14 @@ nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std:
   TaskModel& model = loaded.model;
   if (std::filesystem::exists(out) && std::filesystem::equivalent(out, pretrained.dir))
     throw InputError(fmt::format("--out {} is the backbone's own folder; choose another", out.string()));
+  if (std::filesystem::exists(out) && !std::filesystem::is_directory(out))
+    throw InputError(fmt::format("--out {}: is a file, expected a folder to write the checkpoint into", out.string()));
+  std::vector<std::string> copied;
+  for (const char* name : kTokenizerFiles)
+    if (std::filesystem::exists(pretrained.dir / name)) copied.emplace_back(name);
+  const std::vector<std::filesystem::path> inputs = {pretrained.dir, loaded.path};
+  for (const std::string& name : copied) check_output_file(out / name, inputs, overwrite, "--out");
+  for (const char* name : {"model.safetensors", "config.json"}) check_output_file(out / name, inputs, overwrite, "--out");
 
   // Probe: logits before and after the fold must agree.
   torch::NoGradGuard no_grad;
@@ -88,14 +97,8 @@ nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std:
   tensors.emplace_back("classifier.bias", model.classifier->bias.detach().contiguous());
 
   // Each file is written atomically; config.json goes last, so a folder with it is complete.
-  std::filesystem::create_directories(out);
   save_safetensors(out / "model.safetensors", tensors, {{"format", "pt"}});
-  std::vector<std::string> copied;
-  for (const char* name : kTokenizerFiles)
-    if (std::filesystem::exists(pretrained.dir / name)) {
-      write_file_atomic(out / name, read_file(pretrained.dir / name));
-      copied.emplace_back(name);
-    }
+  for (const std::string& name : copied) write_file_atomic(out / name, read_file(pretrained.dir / name));
   const auto config = merged_config(pretrained, info, adapter_path);
   write_file_atomic(out / "config.json", config.dump(2) + "\n");
 

@@ -18,8 +18,10 @@ namespace adapterbias {
 
 // Merges `loaded`'s method into its backbone (in place: the model is merged afterwards) and writes the folder
 // `out`, each file atomically and config.json last. Checks that the logits on probe inputs agree within
-// rounding. InputError when the method cannot be merged or `out` is the backbone's own folder. Returns
+// rounding. InputError when the method cannot be merged, `out` is the backbone's own folder or a file, or a file
+// it would write exists and `overwrite` is false (checked before anything is written). Returns
 // {out, architecture, tensors, parameters, tokenizer_files, max_abs_logit_diff}.
-nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std::filesystem::path& out);
+nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std::filesystem::path& out,
+                                               bool overwrite = false);
 
 }  // namespace adapterbias

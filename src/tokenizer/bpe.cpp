@@ -13,6 +13,9 @@
 namespace adapterbias::tokenizer {
 namespace {
 
+// 2^24 ids: far above the largest real vocabularies (~256k), far below an allocation that could fail.
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
+
 uint64_t pair_key(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
 std::atomic<uint64_t> next_cache_id{1};
@@ -37,13 +40,15 @@ WordCache& cache_for(uint64_t id) {
 Bpe::Bpe(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
          const std::string& source)
     : vocab_(std::move(vocab)), options_(std::move(options)), cache_id_(next_cache_id++) {
+  // The id -> token table is sized by the largest id: ids are checked before it is allocated.
   int64_t max_id = -1;
-  for (const auto& [token, id] : vocab_) max_id = std::max(max_id, id);
-  id_to_token_.assign(static_cast<size_t>(max_id + 1), nullptr);
   for (const auto& [token, id] : vocab_) {
-    if (id < 0) throw FormatError(fmt::format("{}: BPE vocab id {} of '{}' is negative", source, id, token));
-    id_to_token_[static_cast<size_t>(id)] = &token;
+    if (id < 0 || id >= kMaxTokenId)
+      throw FormatError(fmt::format("{}: BPE vocab id {} of '{}' is outside [0, {})", source, id, token, kMaxTokenId));
+    max_id = std::max(max_id, id);
   }
+  id_to_token_.assign(static_cast<size_t>(max_id + 1), nullptr);
+  for (const auto& [token, id] : vocab_) id_to_token_[static_cast<size_t>(id)] = &token;
   const size_t prefix_len = options_.continuing_subword_prefix.size();
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {

@@ -40,9 +40,8 @@ TaskModelSetup build_task_model(Pretrained& pretrained, const TaskSpec& task, co
   std::optional<AdapterFile> init;
   if (!choice.init_adapter.empty()) {
     init = read_adapter(choice.init_adapter);
-    if (init->info.num_labels() != task.num_labels())
-      throw MismatchError(fmt::format("{}: adapter has {} outputs but task {} needs {}", choice.init_adapter.string(),
-                                      init->info.num_labels(), task.name, task.num_labels()));
+    check_adapter_backbone(init->info, pretrained, choice.init_adapter);
+    check_adapter_outputs(init->info, task, choice.init_adapter);
     method = make_peft_method(init->info.method, init->info.method_options);
   } else {
     method = make_peft_method(choice.method, choice.options);

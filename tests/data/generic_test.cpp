@@ -8,6 +8,8 @@
 namespace adapterbias {
 namespace {
 
+using namespace std::string_literals;
+
 using adapterbias::testing::TempDir;
 
 GenericOptions columns(std::string text, std::string pair, std::string label) {
@@ -224,6 +226,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "expected a label in 'label', found an empty field"},
         BadCase{"JsonInvalid", "a.jsonl", "{\"text\":\"a\",\"pair\":\"b\",\"label\":1}\n{\"text\": \"a\",\n", 2,
                 "expected a JSON object, found invalid JSON"},
+        BadCase{"JsonNumberOverflow", "a.jsonl",
+                "{\"text\":\"a\",\"pair\":\"b\",\"label\":1}\n{\"text\":\"a\",\"pair\":\"b\",\"label\":1e999999}\n", 2,
+                "expected a JSON object, found invalid JSON ([json.exception.out_of_range.406] number overflow"},
         BadCase{"JsonNotObject", "a.jsonl", "[1,2]\n{\"text\":\"a\",\"pair\":\"b\",\"label\":1}\n", 1,
                 "expected a JSON object, found an array"},
         BadCase{"JsonTextNotString", "a.jsonl", "{\"text\":5,\"pair\":\"b\",\"label\":1}\n", 1,
@@ -232,6 +237,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "expected text in 'pair', found no value"},
         BadCase{"JsonLabelObject", "a.jsonl", "{\"text\":\"a\",\"pair\":\"b\",\"label\":{}}\n", 1,
                 "expected a string or number in \"label\", found an object"},
+        BadCase{"CsvNulByte", "a.csv", "text,pair,label\na,b,1\nx\0y,b,1\nc,d,0\n"s, 3,
+                "expected text in 'text', found a NUL byte at byte 1"},
+        BadCase{"TsvNulByte", "a.tsv", "text\tpair\tlabel\na\tb\t1\nx\tb\0\t1\n"s, 3,
+                "expected text in 'pair', found a NUL byte at byte 1"},
+        BadCase{"JsonNulByte", "a.jsonl", "{\"text\":\"a\",\"pair\":\"b\",\"label\":1}\n{\"text\":\"\0\"}\n"s, 2,
+                "expected a line of JSON text, found a NUL byte at byte 9"},
+        BadCase{"CsvInvalidUtf8", "a.csv", "text,pair,label\na,b,1\ncaf\xe9,b,1\n", 3,
+                "expected text in 'text', found invalid UTF-8 at byte 3"},
+        BadCase{"CsvLabelWithTab", "a.csv", "text,pair,label\na,b,1\nc,d,\"x\ty\"\n", 3,
+                "expected a label in 'label' without tabs or line breaks"},
         BadCase{"MissingColumn", "a.csv", "sentence,pair,label\na,b,1\n", 1,
                 "expected a column named 'text' (--text-column), found columns: sentence, pair, label", false},
         BadCase{"EmptyFile", "a.tsv", "", 1, "expected a header line naming the columns, found an empty file", false},
@@ -239,6 +254,26 @@ INSTANTIATE_TEST_SUITE_P(
                 false},
         BadCase{"JsonNoRows", "a.jsonl", "\n", 2, "expected data rows, found none", false}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.name); });
+
+TEST(GenericLabels, SurroundingSpacesAreNotPartOfTheLabel) {
+  TempDir dir;
+  const auto file = dir.write("s.csv", "text,label\na, pos\nb,pos \nc,neg\n");
+  const Dataset data = read_generic(file, GenericOptions{});
+  EXPECT_EQ(data.labels, (std::vector<std::string>{"neg", "pos"}));
+  EXPECT_EQ(data.examples[0].label, data.examples[1].label);
+}
+
+TEST(GenericRows, CountsAreExactWithNulBytes) {
+  // A NUL never merges two rows: every row is read or counted as skipped.
+  TempDir dir;
+  const auto file = dir.write("n.tsv", "text\tlabel\nhello\t1\nbad\0 thing\t0\nnice\t1\nawful\t0\n"s);
+  GenericOptions o;
+  o.read.skip_bad_rows = true;
+  const Dataset data = read_generic(file, o);
+  EXPECT_EQ(data.report.rows, 4);
+  EXPECT_EQ(data.report.skipped, 1);
+  EXPECT_EQ(data.size(), 3u);
+}
 
 TEST(GenericRegression, BadFloat) {
   TempDir dir;

@@ -115,6 +115,37 @@ def test_config_not_json(checkpoint):
     expect_error(checkpoint, EXIT_FORMAT, "config.json", "not valid JSON")
 
 
+@pytest.mark.parametrize("field, value, fragment", [
+    ("layer_norm_eps", 0, "'layer_norm_eps' must be in (0, 1)"),
+    ("layer_norm_eps", -1e-12, "'layer_norm_eps' must be in (0, 1)"),
+    ("hidden_size", 384.7, "'hidden_size' must be an integer, found 384.7"),
+    ("intermediate_size", 10**12, "parameters"),
+    ("vocab_size", 2**40, "parameters"),
+    ("hidden_dropout_prob", 1.5, "'hidden_dropout_prob' must be in [0, 1)"),
+    ("pad_token_id", 50, "pad_token_id 50 is outside the vocabulary"),
+])
+def test_config_values_that_make_no_sense(checkpoint, field, value, fragment):
+    # Refused before anything is allocated: no NaN output with exit 0, no allocator message.
+    path = checkpoint / "config.json"
+    config = json.loads(path.read_text())
+    config[field] = value
+    path.write_text(json.dumps(config))
+    expect_error(checkpoint, EXIT_FORMAT, "config.json", fragment)
+
+
+def test_trailing_bytes_after_the_data(checkpoint):
+    path = checkpoint / "model.safetensors"
+    path.write_bytes(path.read_bytes() + b"appended")
+    expect_error(checkpoint, EXIT_FORMAT, "model.safetensors", "8 trailing bytes")
+
+
+def test_checkpoint_folder_that_is_a_file(tmp_path):
+    (tmp_path / "model").write_text("not a folder")
+    proc = run_cli("info", "--model", tmp_path / "model", check=False)
+    assert proc.returncode == EXIT_INPUT, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(tmp_path / "model") in proc.stderr
+
+
 def test_no_weights(checkpoint):
     (checkpoint / "model.safetensors").unlink()
     expect_error(checkpoint, EXIT_INPUT, "no model.safetensors or pytorch_model.bin")

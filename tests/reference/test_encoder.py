@@ -62,17 +62,18 @@ def reference(model, rows, pad_id):
 def compare(tmp_path, model_dir, rows, model, pad_id, batch_size):
     inputs = write_jsonl(tmp_path / "inputs.jsonl", rows)
     output = tmp_path / "out.safetensors"
-    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", output, "--batch-size", batch_size)
+    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", output, "--batch-size", batch_size,
+            "--tokens")
     ours = load_file(str(output))
     hidden, pooled, mask = reference(model, rows, pad_id)
-    assert torch.equal(ours["attention_mask"], mask)
+    # Only real tokens are stored, input after input: the reference's unpadded rows in the same order.
+    assert ours["offsets"].tolist() == [0] + torch.cumsum(mask.sum(1), 0).tolist()
     real = mask.bool()
-    hidden_diff = (ours["last_hidden_state"][real] - hidden[real]).abs().max().item()
-    pooled_diff = (ours["pooler_output"] - pooled).abs().max().item()
+    hidden_diff = (ours["last_hidden_state"] - hidden[real]).abs().max().item()
+    pooled_diff = (ours["pooled"] - pooled).abs().max().item()
     print(f"max abs diff: last_hidden_state {hidden_diff:.2e}, pooler_output {pooled_diff:.2e}")
     assert hidden_diff <= TOLERANCE
     assert pooled_diff <= TOLERANCE
-    assert (ours["last_hidden_state"][~real] == 0).all()
     return hidden_diff, pooled_diff
 
 
@@ -121,12 +122,29 @@ def test_minilm_raw_text(tmp_path):
     model = BertModel.from_pretrained(model_dir).eval()
     inputs = write_jsonl(tmp_path / "texts.jsonl", texts)
     output = tmp_path / "text.safetensors"
-    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", output)
+    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", output, "--tokens")
     ours = load_file(str(output))
     hidden, pooled, mask = reference(model, rows, 0)
-    assert torch.equal(ours["attention_mask"], mask)
-    assert (ours["last_hidden_state"][mask.bool()] - hidden[mask.bool()]).abs().max().item() <= TOLERANCE
-    assert (ours["pooler_output"] - pooled).abs().max().item() <= TOLERANCE
+    assert (ours["last_hidden_state"] - hidden[mask.bool()]).abs().max().item() <= TOLERANCE
+    assert (ours["pooled"] - pooled).abs().max().item() <= TOLERANCE
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_pooled_only_output(tmp_path, pooling):
+    """Without --tokens only the pooled rows are written; mean pooling averages the real tokens only."""
+    model_dir = minilm_dir()
+    texts = [{"text": "A man is playing a guitar."}, {"text": "short"}, {"text": "a", "text_pair": "b c"}]
+    inputs = write_jsonl(tmp_path / "texts.jsonl", texts)
+    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", tmp_path / "p.safetensors",
+            "--pooling", pooling, "--batch-size", 2)
+    run_cli("embed", "--model", model_dir, "--input", inputs, "--output", tmp_path / "t.safetensors", "--tokens",
+            "--pooling", "none")
+    pooled, tokens = load_file(str(tmp_path / "p.safetensors")), load_file(str(tmp_path / "t.safetensors"))
+    assert set(pooled) == {"pooled"} and set(tokens) == {"last_hidden_state", "offsets"}
+    offsets = tokens["offsets"].tolist()
+    rows = [tokens["last_hidden_state"][a:b] for a, b in zip(offsets, offsets[1:])]
+    expected = torch.stack([r.mean(0) if pooling == "mean" else r[0] for r in rows])
+    assert (pooled["pooled"] - expected).abs().max().item() <= TOLERANCE
 
 
 def test_embed_bad_jsonl_names_line(tmp_path):

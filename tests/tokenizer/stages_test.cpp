@@ -183,6 +183,11 @@ TEST(Bpe, MergesByRank) {
   EXPECT_EQ(out.size(), 2u);
 }
 
+TEST(Bpe, HugeOrNegativeIdsAreFormatErrorsNotAllocations) {
+  EXPECT_THROW(Bpe({{"a", int64_t{1} << 40}}, {}, {}, "vocab.json"), FormatError);
+  EXPECT_THROW(Bpe({{"a", -1}}, {}, {}, "vocab.json"), FormatError);
+}
+
 TEST(Bpe, MergeWithUnknownTokenIsAFormatError) {
   EXPECT_THROW(Bpe({{"a", 0}}, {{"a", "z"}}, {}, "merges.txt"), FormatError);
 }
