@@ -232,3 +232,13 @@ def test_usage_errors_exit_2_with_readable_messages(args):
     proc = subprocess.run([adapterbias_bin(), *args], capture_output=True, text=True)
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert "179769" not in proc.stderr  # CLI11's printed double range
+
+
+def test_eval_every_evaluates_each_step_once(tiny, glue, tmp_path):
+    # An --eval-every step that is also an epoch's last is evaluated once, with its real training loss.
+    out = tmp_path / "run"
+    run_cli("train", "--model", tiny, "--task", "sst-2", "--data", glue, "--out", out, "--max-train-examples", 32,
+            "--batch-size", 8, "--epochs", 2, "--eval-every", 2, "--threads", 1)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    assert all(r["train_loss"] == r["train_loss"] for r in records)  # no NaN
