@@ -61,6 +61,7 @@ struct CompareArgs {
   RunArgs run;  // --threads per run
   int64_t jobs = 1;     // runs at once
   bool resume = false;  // keep finished runs whose arguments match
+  bool overwrite = false;  // replace an earlier comparison in --out
   // Method options, passed to the runs of the method that has them (as `train`'s flags of the same name).
   std::optional<int64_t> bottleneck, lora_r;
   std::optional<double> lora_alpha, l0, l0_init, l0_gate_lr_scale;
@@ -162,6 +163,9 @@ void run_compare(const CompareArgs& args) {
     if (std::find(known.begin(), known.end(), method) == known.end())
       throw InputError(fmt::format("--methods: unknown method '{}'; expected some of {}", method, fmt::join(known, ", ")));
   const std::filesystem::path out(args.out);
+  if (std::filesystem::exists(out) && !std::filesystem::is_directory(out))
+    throw InputError(fmt::format("--out {}: is a file, expected a folder for the comparison", out.string()));
+  if (args.resume && args.overwrite) throw InputError("give one of --resume and --overwrite");
   std::vector<MethodResult> rows;  // method and lr of each, until the runs are aggregated
   std::vector<Child> queue;
   for (const auto& method : args.methods) {
@@ -188,6 +192,18 @@ void run_compare(const CompareArgs& args) {
     rows.push_back(row);
   }
 
+  // An earlier comparison's files and runs are kept unless the user says what to do with them.
+  if (!args.resume && !args.overwrite) {
+    std::vector<std::filesystem::path> earlier;
+    for (const char* name : {"compare.json", "compare.md", "compare.svg"})
+      if (std::filesystem::exists(out / name)) earlier.push_back(out / name);
+    for (const auto& child : queue)
+      if (std::filesystem::exists(child.dir)) earlier.push_back(child.dir);
+    if (!earlier.empty())
+      throw InputError(fmt::format("--out {}: holds an earlier comparison ({}); pass --resume to keep its finished "
+                                   "runs or --overwrite to replace them",
+                                   out.string(), earlier.front().string()));
+  }
   std::vector<std::vector<nlohmann::json>> summaries(rows.size());
   auto finish = [&](const Child& child, nlohmann::json summary) {
     const auto& s = summary;
@@ -247,9 +263,9 @@ void run_compare(const CompareArgs& args) {
                          {"rows", nlohmann::json::array()}};
   for (const auto& r : results) json["rows"].push_back(r.to_json());
   const std::string md = comparison_markdown(results, setup);
-  std::ofstream(out / "compare.json") << json.dump(2) << "\n";
-  std::ofstream(out / "compare.md") << md;
-  std::ofstream(out / "compare.svg") << comparison_svg(results, setup);
+  write_file_atomic(out / "compare.json", json.dump(2) + "\n");
+  write_file_atomic(out / "compare.md", md);
+  write_file_atomic(out / "compare.svg", comparison_svg(results, setup));
   std::printf("%s", md.c_str());
   std::fprintf(stderr, "wrote %s, %s, %s\n", (out / "compare.md").c_str(), (out / "compare.json").c_str(),
                (out / "compare.svg").c_str());
@@ -272,7 +288,8 @@ void setup_compare(CLI::App& app) {
   sub->add_option("--epochs", args->epochs, "Training epochs")->capture_default_str()->check(positive());
   sub->add_option("--batch-size", args->batch_size, "Examples per step")->capture_default_str()->check(positive());
   sub->add_option("--max-length", args->max_length, "Truncate inputs to this many tokens")->capture_default_str();
-  sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples");
+  sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples")
+      ->check(count_or_all());
   sub->add_option("--warmup", args->warmup, "As train --warmup")->capture_default_str();
   sub->add_option("--lr", args->lr,
                   "Learning rate overrides METHOD=VALUE (comma-separated); defaults: 2e-5 full, 1e-3 the others")
@@ -282,6 +299,7 @@ void setup_compare(CLI::App& app) {
       ->capture_default_str()->check(positive());
   sub->add_flag("--resume", args->resume,
                 "Keep runs already finished in --out with the same arguments (after an interruption, or to add seeds)");
+  sub->add_flag("--overwrite", args->overwrite, "Replace an earlier comparison in --out");
   sub->add_option("--bottleneck", args->bottleneck, "houlsby runs: as train --bottleneck")->check(positive());
   sub->add_option("--lora-r", args->lora_r, "lora runs: as train --lora-r")->check(positive());
   sub->add_option("--lora-alpha", args->lora_alpha, "lora runs: as train --lora-alpha")->check(positive());

@@ -124,3 +124,9 @@ def test_compare_parallel_resume_and_l0(tmp_path, tiny_dir):
     rows = {r["method"]: r for r in json.loads((parallel / "compare.json").read_text())["rows"]}
     assert [len(r["dev_scores"]) for r in rows.values()] == [3, 3]
     assert rows["adapterbias"]["dev_scores"][:2] == table["rows"][0]["dev_scores"]
+
+    # Without --resume or --overwrite an earlier comparison stays as it is.
+    proc = run_cli("compare", "--model", tiny_dir, "--task", "SST-2", "--data", tmp_path / "glue", "--out", parallel,
+                   "--methods", "adapterbias", "--epochs", 1, check=False)
+    assert proc.returncode == 3 and "holds an earlier comparison" in proc.stderr and "--overwrite" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in before} == before
