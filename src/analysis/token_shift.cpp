@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include "core/error.h"

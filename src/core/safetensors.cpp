@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "core/io.h"
 #include "core/safetensors_header.h"

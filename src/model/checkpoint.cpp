@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include "core/error.h"

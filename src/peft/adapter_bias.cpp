@@ -1,6 +1,7 @@
 #include "peft/adapter_bias.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include "core/error.h"

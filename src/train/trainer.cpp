@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/adamw.h>
+#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include "core/io.h"
