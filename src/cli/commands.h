@@ -19,6 +19,7 @@ void setup_merge(CLI::App& app);
 void setup_compare(CLI::App& app);
 void setup_explain(CLI::App& app);
 void setup_analyze(CLI::App& app);
+void setup_serve(CLI::App& app);
 
 // Ends the program with `code` after its message was already printed (e.g. by the workers of --nproc).
 struct ExitStatus {

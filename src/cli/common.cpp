@@ -116,7 +116,7 @@ Dataset read_split_reported(const DataSource& source, const TaskSpec& task, cons
 namespace {
 
 Example parse_text_line(const std::string& line, const std::string& at, const std::string& text_key,
-                        const std::string& pair_key) {
+                        const std::string& pair_key, std::string* task) {
   if (const std::string problem = text_problem(line); !problem.empty())
     throw InputError(fmt::format("{}: expected a line of JSON text, found {}", at, problem));
   nlohmann::json json;
@@ -135,6 +135,10 @@ Example parse_text_line(const std::string& line, const std::string& at, const st
     if (!json.at(pair_key).is_string())
       throw InputError(fmt::format("{}: \"{}\" must be a string or null", at, pair_key));
     example.text_b = json.at(pair_key).get<std::string>();
+  }
+  if (task && json.contains("task")) {
+    if (!json.at("task").is_string()) throw InputError(fmt::format("{}: \"task\" must be a string", at));
+    *task = json.at("task").get<std::string>();
   }
   return example;
 }
@@ -155,7 +159,13 @@ void add_text_input_options(CLI::App* sub, TextInputs& inputs, DataSource* colum
                   "--input: column/key of the second text (JSONL default: text_pair)");
 }
 
-std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource& columns) {
+std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource& columns, std::vector<std::string>* tasks) {
+  const auto every_input_is = [&](const std::vector<Example>& examples, const std::string& source) {
+    if (!tasks) return;
+    if (columns.task.empty())
+      throw InputError(fmt::format("{}: name the inputs' task with --task NAME (or use JSONL lines with a \"task\")", source));
+    tasks->assign(examples.size(), columns.task);
+  };
   const bool has_text = !inputs.texts.empty() || !inputs.text_pairs.empty();
   if (int(has_text) + int(!inputs.input.empty()) != 1) throw InputError("give exactly one of --text or --input FILE");
   if (has_text) {
@@ -169,6 +179,7 @@ std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource
       if (!inputs.text_pairs.empty()) examples[i].text_b = inputs.text_pairs[i];
       examples[i].id = std::to_string(i);
     }
+    every_input_is(examples, "--text");
     return examples;
   }
   check_readable(inputs.input);
@@ -180,7 +191,9 @@ std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource
     options.id_column = columns.id_column;
     options.require_labels = false;
     options.read.max_line_bytes = columns.max_line_bytes;
-    return read_generic(inputs.input, options).examples;
+    std::vector<Example> examples = read_generic(inputs.input, options).examples;
+    every_input_is(examples, inputs.input);
+    return examples;
   }
   const std::string pair_key = columns.text_pair_column.empty() ? "text_pair" : columns.text_pair_column;
   std::vector<Example> examples;
@@ -188,12 +201,35 @@ std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource
   std::string line;
   while (reader.next(line)) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    examples.push_back(parse_text_line(line, where(reader.path(), reader.line_number()), columns.text_column, pair_key));
+    const std::string at = where(reader.path(), reader.line_number());
+    std::string task = columns.task;
+    examples.push_back(parse_text_line(line, at, columns.text_column, pair_key, tasks ? &task : nullptr));
+    if (tasks) {
+      if (task.empty()) throw InputError(fmt::format("{}: needs a string \"task\" (or --task NAME for every line)", at));
+      tasks->push_back(task);
+    }
     examples.back().id = std::to_string(examples.size() - 1);
     examples.back().line = reader.line_number();
   }
   if (examples.empty()) throw InputError(fmt::format("{}: no inputs", inputs.input));
   return examples;
+}
+
+std::pair<std::string, std::string> split_named_adapter(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || arg.find_first_of("/\\") < eq) return {"", arg};
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+std::vector<std::filesystem::path> add_named_adapters(MultiTaskModel& model, const std::vector<std::string>& args) {
+  std::vector<std::filesystem::path> files;
+  for (const std::string& arg : args) {
+    const auto [name, file] = split_named_adapter(arg);
+    const AdapterFile adapter = read_adapter(file);
+    model.add_task(name.empty() ? adapter.info.task : name, adapter, file);
+    files.push_back(file);
+  }
+  return files;
 }
 
 void set_threads(int threads) {

@@ -2,12 +2,15 @@
 #pragma once
 #include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
 #include "data/data_source.h"
 #include "model/compute.h"
+#include "peft/multi_task_model.h"
 
 namespace CLI {
 class App;
@@ -53,7 +56,16 @@ void add_text_input_options(CLI::App* sub, TextInputs& inputs, DataSource* colum
 // optional pair under `columns.text_pair_column` (default "text_pair"), or CSV/TSV by extension with a header
 // naming those columns (then the pair column is required when named). Exactly one of --text and --input; a bad
 // line is an InputError naming file:line.
-std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource& columns);
+// With `tasks`, also each input's task (predict with several adapters): a JSONL line's string "task", else
+// columns.task (--task) for every input; InputError naming file:line when neither is given.
+std::vector<Example> read_text_inputs(const TextInputs& inputs, const DataSource& columns,
+                                      std::vector<std::string>* tasks = nullptr);
+
+// --adapter NAME=FILE: {NAME, FILE}; a plain FILE: {"", FILE}.
+std::pair<std::string, std::string> split_named_adapter(const std::string& arg);
+
+// Loads each --adapter into `model` under its NAME, a plain FILE under its adapter's task name; returns the files.
+std::vector<std::filesystem::path> add_named_adapters(MultiTaskModel& model, const std::vector<std::string>& args);
 
 // Sets LibTorch's intra-op threads when > 0.
 void set_threads(int threads);

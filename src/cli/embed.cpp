@@ -98,7 +98,10 @@ void run_embed(const EmbedOptions& options) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     Encoding e = parse_line(line, where(reader.path(), reader.line_number()), config, options, tokenizer, pretrained.dir);
     total_tokens += static_cast<int64_t>(e.ids.size());
-    encodings.push_back(Encoding{.ids = std::move(e.ids), .type_ids = std::move(e.type_ids)});
+    Encoding kept;  // only what the encoder reads: the rest of a long input's encoding is not kept
+    kept.ids = std::move(e.ids);
+    kept.type_ids = std::move(e.type_ids);
+    encodings.push_back(std::move(kept));
   }
   if (encodings.empty()) throw InputError(fmt::format("{}: no inputs", options.input));
   write_embeddings(pretrained.model, encodings, options.batch_size, outputs, options.output,

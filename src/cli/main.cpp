@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   adapterbias::cli::setup_tokenize(app);
   adapterbias::cli::setup_eval(app);
   adapterbias::cli::setup_predict(app);
+  adapterbias::cli::setup_serve(app);
   adapterbias::cli::setup_inspect(app);
   adapterbias::cli::setup_merge(app);
   adapterbias::cli::setup_compare(app);

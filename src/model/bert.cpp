@@ -22,6 +22,7 @@ EncoderInput EncoderInput::to(const c10::Device& device) const {
   out.packed.first_token = move(packed.first_token);
   out.packed.grid_index = move(packed.grid_index);
   out.packed.grid_mask = move(packed.grid_mask);
+  out.task_index = move(task_index);
   return out;
 }
 
@@ -42,7 +43,7 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& config)
   dropout = register_module("dropout", torch::nn::Dropout(config.hidden_dropout_prob));
 }
 
-at::Tensor BertEmbeddingsImpl::forward(const EncoderInput& input) {
+at::Tensor BertEmbeddingsImpl::forward(const EncoderInput& input, const TaskRouting& tasks) {
   const at::Tensor& ids = input.input_ids;  // (B, T) | packed (N)
   at::Tensor positions;
   if (input.is_packed()) {
@@ -57,7 +58,7 @@ at::Tensor BertEmbeddingsImpl::forward(const EncoderInput& input) {
   }
   const at::Tensor types = input.token_type_ids.defined() ? input.token_type_ids : at::zeros_like(ids);
   at::Tensor embeddings = word_embeddings(ids) + token_type_embeddings(types) + position_embeddings(positions);
-  return hashed_dropout(LayerNorm(embeddings), dropout->options.p(), dropout->is_training());  // (B, T, H) | (N, H)
+  return hashed_dropout(tasks.layer_norm(embeddings, LayerNorm), dropout->options.p(), dropout->is_training());  // (B, T, H) | (N, H)
 }
 
 // ---- self-attention: mirrors BertSdpaSelfAttention ---------------------------------------------------------
@@ -70,10 +71,10 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
   value = register_module("value", torch::nn::Linear(H, H));
 }
 
-at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const AttentionContext& context) {
-  const at::Tensor q = project(query, query_adapters_, hidden);
-  const at::Tensor k = project(key, key_adapters_, hidden);
-  const at::Tensor v = project(value, value_adapters_, hidden);
+at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const ForwardContext& context) {
+  const at::Tensor q = project(query, query_adapters_, hidden, context.tasks);
+  const at::Tensor k = project(key, key_adapters_, hidden, context.tasks);
+  const at::Tensor v = project(value, value_adapters_, hidden, context.tasks);
   if (context.packed) return packed_attention(q, k, v, *context.packed);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), D = H / num_heads_;
   auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };  // (B, NH, T, D)
@@ -128,9 +129,9 @@ at::Tensor BertSelfAttentionImpl::packed_attention(const at::Tensor& q, const at
 
 at::Tensor BertSelfAttentionImpl::project(torch::nn::Linear& linear,
                                           const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
-                                          const at::Tensor& x) {
-  at::Tensor out = linear->forward(x);  // (B, T, H)
-  for (const auto& adapter : adapters) out = adapter->forward(x, out);
+                                          const at::Tensor& x, const TaskRouting& tasks) {
+  at::Tensor out = tasks.linear(x, linear);  // (B, T, H)
+  for (const auto& adapter : adapters) out = adapter->forward(x, out, tasks);
   return out;
 }
 
@@ -178,11 +179,12 @@ SublayerOutputImpl::SublayerOutputImpl(int64_t in_features, const BertConfig& co
   dropout = register_module("dropout", torch::nn::Dropout(config.hidden_dropout_prob));
 }
 
-at::Tensor SublayerOutputImpl::forward(const at::Tensor& sublayer_input, const at::Tensor& residual) {
-  at::Tensor out = hashed_dropout(dense(sublayer_input), dropout->options.p(), dropout->is_training());
-  for (const auto& adapter : adapters_) out = adapter->forward(sublayer_input, out);
+at::Tensor SublayerOutputImpl::forward(const at::Tensor& sublayer_input, const at::Tensor& residual,
+                                       const TaskRouting& tasks) {
+  at::Tensor out = hashed_dropout(tasks.linear(sublayer_input, dense), dropout->options.p(), dropout->is_training());
+  for (const auto& adapter : adapters_) out = adapter->forward(sublayer_input, out, tasks);
   // The residual stream keeps the model's own dtype: under bf16 the sum and the LayerNorm are computed in fp32.
-  return LayerNorm(out.to(residual.scalar_type()) + residual);
+  return tasks.layer_norm(out.to(residual.scalar_type()) + residual, LayerNorm);
 }
 
 void SublayerOutputImpl::add_adapter(const std::string& name, std::shared_ptr<OutputAdapter> adapter) {
@@ -203,16 +205,16 @@ BertAttentionImpl::BertAttentionImpl(const BertConfig& config) {
   output = register_module("output", SublayerOutput(config.hidden_size, config));
 }
 
-at::Tensor BertAttentionImpl::forward(const at::Tensor& hidden, const AttentionContext& context) {
-  return output(self_attention(hidden, context), hidden);
+at::Tensor BertAttentionImpl::forward(const at::Tensor& hidden, const ForwardContext& context) {
+  return output(self_attention(hidden, context), hidden, context.tasks);
 }
 
 BertIntermediateImpl::BertIntermediateImpl(const BertConfig& config) : activation_(config.hidden_act) {
   dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.intermediate_size));
 }
 
-at::Tensor BertIntermediateImpl::forward(const at::Tensor& hidden) {
-  const at::Tensor x = dense(hidden);
+at::Tensor BertIntermediateImpl::forward(const at::Tensor& hidden, const TaskRouting& tasks) {
+  const at::Tensor x = tasks.linear(hidden, dense);
   if (activation_ == "gelu") return at::gelu(x);
   if (activation_ == "gelu_new") return at::gelu(x, "tanh");
   return at::relu(x);
@@ -224,10 +226,10 @@ BertLayerImpl::BertLayerImpl(const BertConfig& config) {
   output = register_module("output", SublayerOutput(config.intermediate_size, config));
 }
 
-at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const AttentionContext& context) {
+at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const at::Tensor attended = attention(hidden, context);  // (B, T, H)
-  const at::Tensor h = intermediate(attended);          // (B, T, I)
-  return output(h, attended);                           // (B, T, H)
+  const at::Tensor h = intermediate(attended, context.tasks);  // (B, T, I)
+  return output(h, attended, context.tasks);                  // (B, T, H)
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
@@ -238,7 +240,7 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
   }
 }
 
-at::Tensor BertEncoderImpl::forward(at::Tensor hidden, const AttentionContext& context) {
+at::Tensor BertEncoderImpl::forward(at::Tensor hidden, const ForwardContext& context) {
   for (auto& layer : layers) hidden = layer(hidden, context);
   return hidden;
 }
@@ -247,7 +249,9 @@ BertPoolerImpl::BertPoolerImpl(const BertConfig& config) {
   dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.hidden_size));
 }
 
-at::Tensor BertPoolerImpl::forward(const at::Tensor& first_tokens) { return at::tanh(dense(first_tokens)); }
+at::Tensor BertPoolerImpl::forward(const at::Tensor& first_tokens, const TaskRouting& tasks) {
+  return at::tanh(tasks.linear(first_tokens, dense));
+}
 
 BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) : config_(config) {
   embeddings = register_module("embeddings", BertEmbeddings(config));
@@ -257,18 +261,31 @@ BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) :
 
 EncoderOutput BertModelImpl::forward(const EncoderInput& input) {
   const AutocastScope autocast(compute_);
-  AttentionContext context;
+  ForwardContext context;
   if (input.is_packed()) {
     context.packed = &input.packed;
   } else if (input.attention_mask.defined() && input.has_padding) {
     // (B, 1, 1, T) true where a query may attend; left undefined without padding so the fused kernels skip it.
     context.mask = input.attention_mask.to(at::kBool).view({input.input_ids.size(0), 1, 1, input.input_ids.size(1)});
   }
+  TaskRouting row_tasks;  // the pooled rows'
+  if (input.task_stacks) {
+    const at::Tensor& rows = input.task_index;
+    TORCH_CHECK(rows.defined() && rows.dim() == 1, "a mixed-task batch needs task_index (B)");
+    // Each token takes its row's task: (B, 1) over the padded grid; packed, every row's index repeated over
+    // its tokens (the token count given, so that nothing is read back from the device).
+    const at::Tensor per_token =
+        input.is_packed() ? at::repeat_interleave(rows, input.packed.cu_seqlens.diff().to(at::kLong), 0, input.input_ids.size(0))
+                          : rows.view({-1, 1});
+    context.tasks = TaskRouting(input.task_stacks.get(), per_token);
+    row_tasks = TaskRouting(input.task_stacks.get(), rows);
+  }
   EncoderOutput out;
-  out.last_hidden_state = encoder(embeddings(input), context);
+  out.last_hidden_state = encoder(embeddings(input, context.tasks), context);
   if (pooler) {
     const at::Tensor& hidden = out.last_hidden_state;
-    out.pooler_output = pooler(input.is_packed() ? hidden.index_select(0, input.packed.first_token) : hidden.select(1, 0));
+    out.pooler_output = pooler(input.is_packed() ? hidden.index_select(0, input.packed.first_token) : hidden.select(1, 0),
+                               row_tasks);
   }
   return out;
 }

@@ -23,6 +23,7 @@
 
 #include "model/compute.h"
 #include "model/config.h"
+#include "model/task_routing.h"
 
 namespace adapterbias {
 
@@ -41,13 +42,15 @@ struct PackedSequences {
 
 // The encoder's input, in one of two forms. Padded: (B, T) tensors with attention_mask 1 for real tokens and
 // 0 for padding. Packed: (N) tensors of the batch's real tokens and `packed` (linear layers, shifts and
-// LayerNorms then touch real tokens only).
+// LayerNorms then touch real tokens only). Rows of several tasks mix when task_index and task_stacks are set.
 struct EncoderInput {
   at::Tensor input_ids;       // (B, T) | packed (N), int64
   at::Tensor token_type_ids;  // same shape; undefined means all zeros
   at::Tensor attention_mask;  // padded only: (B, T) int64; undefined means no padding
   bool has_padding = true;    // padded only: false when every row is full, so attention needs no mask
   PackedSequences packed;     // defined: the packed form
+  at::Tensor task_index;      // (B) int64: each row's task, a row of task_stacks; undefined: one task
+  std::shared_ptr<const TaskStacks> task_stacks;  // the tasks' tensors (model/task_routing.h)
 
   bool is_packed() const { return packed.defined(); }
   EncoderInput to(const c10::Device& device) const;  // every tensor on `device`
@@ -58,17 +61,21 @@ struct EncoderOutput {
   at::Tensor pooler_output;      // (B, H); undefined when the model has no pooler
 };
 
-// How attention keeps sequences apart, built once per forward: a padding mask, or the packed layout.
-struct AttentionContext {
+// What every layer needs to know of the batch, built once per forward: how attention keeps sequences apart (a
+// padding mask, or the packed layout) and which task each token belongs to.
+struct ForwardContext {
   at::Tensor mask;                          // padded: (B, 1, 1, T) bool; undefined when nothing is padding
   const PackedSequences* packed = nullptr;  // packed form
+  TaskRouting tasks;                        // per token: padded (B, 1), packed (N)
 };
 
 // A change a PEFT method makes at an injection point: given the sublayer's input (the FFN's intermediate
-// activations h, or the attention context) and its output after dense + dropout, returns the new output.
+// activations h, or the attention context) and its output after dense + dropout, returns the new output. Its
+// tensors are read through `tasks` (TaskRouting::select / linear), so that rows of several tasks can mix.
 class OutputAdapter : public torch::nn::Module {
  public:
-  virtual at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& sublayer_output) = 0;
+  virtual at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& sublayer_output,
+                             const TaskRouting& tasks) = 0;
 };
 
 // A change a PEFT method makes to one of the attention projections: given the projection's input x (B, T, H)
@@ -77,13 +84,13 @@ class OutputAdapter : public torch::nn::Module {
 // PEFT names them: "encoder.layer.N.attention.self.query.lora_A.weight". It holds no parameters of its own.
 class LinearAdapter : public torch::nn::Module {
  public:
-  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out) = 0;
+  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out, const TaskRouting& tasks) = 0;
 };
 
 class BertEmbeddingsImpl : public torch::nn::Module {
  public:
   explicit BertEmbeddingsImpl(const BertConfig& config);
-  at::Tensor forward(const EncoderInput& input);  // -> (B, T, H)
+  at::Tensor forward(const EncoderInput& input, const TaskRouting& tasks);  // -> (B, T, H)
 
   torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
@@ -99,7 +106,7 @@ class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& config);
   // hidden (B, T, H) | packed (N, H) -> context of the same shape
-  at::Tensor forward(const at::Tensor& hidden, const AttentionContext& context);
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context);
   // Adds `adapter` to `projection` ("query", "key" or "value"); its submodules become "<projection>.<name>".
   void add_adapter(const std::string& projection, std::shared_ptr<LinearAdapter> adapter);
   void clear_adapters();
@@ -111,7 +118,7 @@ class BertSelfAttentionImpl : public torch::nn::Module {
  private:
   // A projection followed by its adapters: adapters(x, linear(x)).
   at::Tensor project(torch::nn::Linear& linear, const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
-                     const at::Tensor& x);
+                     const at::Tensor& x, const TaskRouting& tasks);
   // softmax(q k^T / sqrt(D) + mask) v with dropout in training: (B, NH, T, D) each, mask (B, 1, 1, T) or undefined.
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
   // softmax(q k^T / sqrt(D)) v per packed sequence: q, k, v (N, H) -> (N, H).
@@ -129,7 +136,7 @@ TORCH_MODULE(BertSelfAttention);
 class SublayerOutputImpl : public torch::nn::Module {
  public:
   SublayerOutputImpl(int64_t in_features, const BertConfig& config);
-  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& residual);
+  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& residual, const TaskRouting& tasks);
   // Registers `adapter` under `name` (its parameters become "<this path>.<name>.*").
   void add_adapter(const std::string& name, std::shared_ptr<OutputAdapter> adapter);
   void clear_adapters();
@@ -148,7 +155,7 @@ TORCH_MODULE(SublayerOutput);
 class BertAttentionImpl : public torch::nn::Module {
  public:
   explicit BertAttentionImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const AttentionContext& context);
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context);
 
   BertSelfAttention self_attention{nullptr};  // "self"
   SublayerOutput output{nullptr};             // "output": BertSelfOutput
@@ -158,7 +165,7 @@ TORCH_MODULE(BertAttention);
 class BertIntermediateImpl : public torch::nn::Module {
  public:
   explicit BertIntermediateImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& hidden);  // (B, T, H) -> h (B, T, I)
+  at::Tensor forward(const at::Tensor& hidden, const TaskRouting& tasks);  // (B, T, H) -> h (B, T, I)
 
   torch::nn::Linear dense{nullptr};
 
@@ -170,7 +177,7 @@ TORCH_MODULE(BertIntermediate);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const AttentionContext& context);
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context);
 
   BertAttention attention{nullptr};
   BertIntermediate intermediate{nullptr};
@@ -181,7 +188,7 @@ TORCH_MODULE(BertLayer);
 class BertEncoderImpl : public torch::nn::Module {
  public:
   explicit BertEncoderImpl(const BertConfig& config);
-  at::Tensor forward(at::Tensor hidden, const AttentionContext& context);
+  at::Tensor forward(at::Tensor hidden, const ForwardContext& context);
 
   std::vector<BertLayer> layers;  // registered as "layer.N"
 
@@ -193,7 +200,8 @@ TORCH_MODULE(BertEncoder);
 class BertPoolerImpl : public torch::nn::Module {
  public:
   explicit BertPoolerImpl(const BertConfig& config);
-  at::Tensor forward(const at::Tensor& first_tokens);  // tanh(dense(first token of each row)): (B, H) -> (B, H)
+  // tanh(dense(first token of each row)): (B, H) -> (B, H); `tasks` routes the rows
+  at::Tensor forward(const at::Tensor& first_tokens, const TaskRouting& tasks);
 
   torch::nn::Linear dense{nullptr};
 };

@@ -35,11 +35,12 @@ AdapterBiasShift::AdapterBiasShift(int64_t hidden_size, int64_t intermediate_siz
   if (!alpha) alpha = register_module("alpha", torch::nn::Linear(intermediate_size, 1));
 }
 
-at::Tensor AdapterBiasShift::forward(const at::Tensor& h, const at::Tensor& ffn_out) {
-  // out = Dropout(W2 h + b2) + alpha * v, with alpha = L_alpha(h): (B, T, 1) * (H) -> (B, T, H)
-  const at::Tensor a = alpha(h);  // (B, T, 1)
+at::Tensor AdapterBiasShift::forward(const at::Tensor& h, const at::Tensor& ffn_out, const TaskRouting& tasks) {
+  // out = Dropout(W2 h + b2) + alpha * v, with alpha = L_alpha(h): (B, T, 1) * (H) -> (B, T, H); with tasks
+  // mixed, each token's own v and L_alpha.
+  const at::Tensor a = tasks.linear(h, alpha);  // (B, T, 1)
   if (recorder) *recorder = {a.detach().squeeze(-1), ffn_out.detach().norm(2, -1)};
-  return ffn_out + a * v;
+  return ffn_out + a * tasks.select(v);
 }
 
 std::shared_ptr<AdapterBiasShift> AdapterBias::shift_of(BertLayer& layer) {

@@ -43,7 +43,7 @@ class AdapterBiasShift : public OutputAdapter {
  public:
   // `shared_alpha` null: the layer gets its own L_alpha (registered as "alpha").
   AdapterBiasShift(int64_t hidden_size, int64_t intermediate_size, torch::nn::Linear shared_alpha);
-  at::Tensor forward(const at::Tensor& h, const at::Tensor& ffn_out) override;
+  at::Tensor forward(const at::Tensor& h, const at::Tensor& ffn_out, const TaskRouting& tasks) override;
 
   at::Tensor v;             // (H)
   torch::nn::Linear alpha;  // I -> 1, own or shared

@@ -62,7 +62,8 @@ AdapterBiasL0Shift::AdapterBiasL0Shift(int64_t hidden_size, int64_t intermediate
   alpha_weight_log_alpha = register_parameter("alpha_weight_log_alpha", at::full({1, intermediate_size}, init_log_alpha));
 }
 
-at::Tensor AdapterBiasL0Shift::forward(const at::Tensor& h, const at::Tensor& ffn_out) {
+at::Tensor AdapterBiasL0Shift::forward(const at::Tensor& h, const at::Tensor& ffn_out, const TaskRouting& tasks) {
+  TORCH_CHECK(!tasks.mixed(), "adapterbias-l0 trains one task; its saved adapter mixes as adapterbias");
   // out = Dropout(W2 h + b2) + alpha * v with v and L_alpha's weight gated: alpha = (w * z_w) h + b.
   const at::Tensor gated_v = v * l0::gate(v_log_alpha, is_training());
   const at::Tensor gated_w = alpha->weight * l0::gate(alpha_weight_log_alpha, is_training());

@@ -40,7 +40,8 @@ class AdapterBiasL0Shift : public AdapterBiasShift {
  public:
   AdapterBiasL0Shift(int64_t hidden_size, int64_t intermediate_size, double init_log_alpha);
   // AdapterBiasShift's equation with v and L_alpha's weight gated (gates sampled in training mode).
-  at::Tensor forward(const at::Tensor& h, const at::Tensor& ffn_out) override;
+  // Trains one task (its file is saved as plain adapterbias, which mixes): `tasks` holds no stacks here.
+  at::Tensor forward(const at::Tensor& h, const at::Tensor& ffn_out, const TaskRouting& tasks) override;
   // The eval-gated tensors (exact zeros where the deterministic gate is 0), detached.
   at::Tensor eval_v() const;
   at::Tensor eval_alpha_weight() const;

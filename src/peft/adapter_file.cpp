@@ -149,24 +149,32 @@ AdapterFile read_adapter(const std::filesystem::path& path) {
   return adapter;
 }
 
-void load_trainable(const TaskModel& model, const NamedTensors& tensors, const std::string& source) {
-  torch::NoGradGuard no_grad;
+std::vector<at::Tensor> match_trainable(const std::vector<TrainableTensor>& trainable, const NamedTensors& tensors,
+                                        const std::string& method, const std::string& source) {
   std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
   std::set<std::string> expected;
-  for (const auto& t : model.trainable()) {
+  std::vector<at::Tensor> out;
+  for (const auto& t : trainable) {
     expected.insert(t.name);
     const auto it = by_name.find(t.name);
     if (it == by_name.end())
-      throw MismatchError(fmt::format("{}: adapter has no tensor '{}' that method '{}' trains", source, t.name,
-                                      model.method->name()));
+      throw MismatchError(fmt::format("{}: adapter has no tensor '{}' that method '{}' trains", source, t.name, method));
     if (it->second.sizes() != t.tensor.sizes())
       throw MismatchError(fmt::format("{}: tensor '{}' has shape {} but the model needs {}", source, t.name,
                                       c10::str(it->second.sizes()), c10::str(t.tensor.sizes())));
-    t.tensor.copy_(it->second);
+    out.push_back(it->second);
   }
   for (const auto& [name, tensor] : tensors)
     if (!expected.count(name))
-      throw MismatchError(fmt::format("{}: unexpected tensor '{}' for method '{}'", source, name, model.method->name()));
+      throw MismatchError(fmt::format("{}: unexpected tensor '{}' for method '{}'", source, name, method));
+  return out;
+}
+
+void load_trainable(const TaskModel& model, const NamedTensors& tensors, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  const auto trainable = model.trainable();
+  const auto values = match_trainable(trainable, tensors, model.method->name(), source);
+  for (size_t i = 0; i < trainable.size(); ++i) trainable[i].tensor.copy_(values[i]);
 }
 
 void check_adapter_backbone(const AdapterInfo& info, const Pretrained& pretrained, const std::filesystem::path& source) {

@@ -43,10 +43,23 @@ TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, co
 // Copies `tensors` into the model's trainable tensors; the names must be exactly the trainable set.
 void load_trainable(const TaskModel& model, const NamedTensors& tensors, const std::string& source);
 
+// The adapter's tensor for each of `trainable`, in its order. MismatchError for a tensor missing, unexpected or of
+// another shape, naming `source`.
+std::vector<at::Tensor> match_trainable(const std::vector<TrainableTensor>& trainable, const NamedTensors& tensors,
+                                        const std::string& method, const std::string& source);
+
 // The task an adapter runs on: source.task (the adapter's own task when empty) from GLUE, or own data with the
 // adapter's labels and kind; `source` is completed with both. MismatchError when the task's outputs are not the
 // adapter's.
 TaskSpec adapter_task(DataSource& source, const AdapterInfo& info, const std::filesystem::path& adapter_path);
+
+// The length inputs of an adapter are truncated to: `override_length` (--max-length) when > 0, else the length
+// it was trained with. InputError when the backbone's positions cannot hold that many tokens.
+inline int64_t adapter_max_length(const BertConfig& config, const AdapterInfo& info, const std::filesystem::path& source,
+                                  int64_t override_length = 0) {
+  return override_length > 0 ? config.checked_max_length(override_length, "--max-length")
+                             : config.checked_max_length(info.max_length, source.string() + ": the adapter's max_length");
+}
 
 // An adapter ready to run: its file, the backbone it is injected into, that backbone's tokenizer, the model
 // (eval mode, on its compute).
@@ -61,9 +74,7 @@ struct LoadedAdapter {
   // `max_length` when > 0, else the length the adapter was trained with; InputError when the backbone's
   // positions cannot hold that many tokens.
   int64_t max_length(int64_t override_length = 0) const {
-    return override_length > 0 ? pretrained.config.checked_max_length(override_length, "--max-length")
-                               : pretrained.config.checked_max_length(file.info.max_length,
-                                                                      path.string() + ": the adapter's max_length");
+    return adapter_max_length(pretrained.config, file.info, path, override_length);
   }
 };
 

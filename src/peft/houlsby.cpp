@@ -33,9 +33,9 @@ HoulsbyAdapter::HoulsbyAdapter(int64_t hidden_size, int64_t bottleneck) {
   up->bias.zero_();
 }
 
-at::Tensor HoulsbyAdapter::forward(const at::Tensor&, const at::Tensor& sublayer_output) {
+at::Tensor HoulsbyAdapter::forward(const at::Tensor&, const at::Tensor& sublayer_output, const TaskRouting& tasks) {
   // out + up(GELU(down(out))): (B, T, H) -> (B, T, m) -> (B, T, H)
-  return sublayer_output + up(at::gelu(down(sublayer_output)));
+  return sublayer_output + tasks.linear(at::gelu(tasks.linear(sublayer_output, down)), up);
 }
 
 std::shared_ptr<HoulsbyAdapter> Houlsby::adapter_of(SublayerOutput& output) {

@@ -26,7 +26,8 @@ struct HoulsbyConfig {
 class HoulsbyAdapter : public OutputAdapter {
  public:
   HoulsbyAdapter(int64_t hidden_size, int64_t bottleneck);
-  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& sublayer_output) override;
+  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& sublayer_output,
+                     const TaskRouting& tasks) override;
 
   torch::nn::Linear down{nullptr};  // H -> m
   torch::nn::Linear up{nullptr};    // m -> H, zero at initialisation

@@ -35,9 +35,9 @@ LoraAdapter::LoraAdapter(int64_t in_features, int64_t out_features, int64_t r, d
   lora_B->weight.zero_();
 }
 
-at::Tensor LoraAdapter::forward(const at::Tensor& x, const at::Tensor& base_out) {
+at::Tensor LoraAdapter::forward(const at::Tensor& x, const at::Tensor& base_out, const TaskRouting& tasks) {
   // W x + b + (alpha / r) B A x: (B, T, H) -> (B, T, r) -> (B, T, H)
-  return base_out + lora_B(lora_A(x)) * scaling;
+  return base_out + tasks.linear(tasks.linear(x, lora_A), lora_B) * scaling;
 }
 
 at::Tensor LoraAdapter::delta_weight() const { return at::matmul(lora_B->weight, lora_A->weight) * scaling; }

@@ -25,7 +25,7 @@ struct LoraConfig {
 class LoraAdapter : public LinearAdapter {
  public:
   LoraAdapter(int64_t in_features, int64_t out_features, int64_t r, double scaling);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out) override;
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out, const TaskRouting& tasks) override;
   at::Tensor delta_weight() const;  // (alpha / r) B A: (out, in)
 
   torch::nn::Linear lora_A{nullptr};  // in -> r, no bias

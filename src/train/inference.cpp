@@ -25,12 +25,10 @@ int64_t count_tokens(const std::vector<Encoding>& encodings) {
   return n;
 }
 
-void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
-                    const std::string& progress_label,
-                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
+void for_each_batch(const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
+                    const std::string& progress_label, const BatchForward& forward, const BatchVisit& visit,
                     BatchLayout layout) {
   torch::NoGradGuard no_grad;
-  model.eval();
   std::vector<int64_t> lengths;
   for (const auto& e : encodings) lengths.push_back(static_cast<int64_t>(e.ids.size()));
   const auto batches = plan_batches(lengths, BatchPlanOptions{.batch_size = batch_size, .shuffle = false});
@@ -43,15 +41,44 @@ void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, in
       rows.push_back(&encodings[i]);
       tokens += lengths[i];
     }
-    visit(batch, model.forward(collate(rows, pad_token_id, layout).to(model.compute().device)).to(at::kCPU, at::kFloat));
+    visit(batch, forward(collate(rows, pad_token_id, layout), batch).to(at::kCPU, at::kFloat));
     if (progress) progress->advance(1, tokens);
   }
+}
+
+void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
+                    const std::string& progress_label,
+                    const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
+                    BatchLayout layout) {
+  model.eval();
+  const auto forward = [&](const EncoderInput& input, const std::vector<int64_t>&) {
+    return model.forward(input.to(model.compute().device));
+  };
+  for_each_batch(encodings, batch_size, pad_token_id, progress_label, forward, visit, layout);
 }
 
 at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
                           int64_t pad_token_id, bool show_progress, BatchLayout layout) {
   at::Tensor logits = at::zeros({static_cast<int64_t>(encodings.size()), model.classifier->options.out_features()});
   for_each_batch(model, encodings, batch_size, pad_token_id, show_progress ? "predict" : "",
+                 [&](const std::vector<int64_t>& batch, const at::Tensor& out) {
+                   logits.index_copy_(0, at::tensor(batch, at::kLong), out);
+                 }, layout);
+  return logits;
+}
+
+at::Tensor predict_mixed_logits(MultiTaskModel& model, const std::vector<Encoding>& encodings,
+                                const std::vector<int64_t>& task_of, int64_t batch_size, int64_t pad_token_id,
+                                bool show_progress,
+                                BatchLayout layout) {
+  TORCH_CHECK(task_of.size() == encodings.size(), "one task per input");
+  const at::Tensor tasks = at::tensor(task_of, at::kLong);
+  at::Tensor logits = at::zeros({static_cast<int64_t>(encodings.size()), model.max_outputs()});
+  const auto forward = [&](EncoderInput input, const std::vector<int64_t>& rows) {
+    input.task_index = tasks.index_select(0, at::tensor(rows, at::kLong));
+    return model.forward(std::move(input));
+  };
+  for_each_batch(encodings, batch_size, pad_token_id, show_progress ? "predict" : "", forward,
                  [&](const std::vector<int64_t>& batch, const at::Tensor& out) {
                    logits.index_copy_(0, at::tensor(batch, at::kLong), out);
                  }, layout);

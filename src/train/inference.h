@@ -11,6 +11,7 @@
 #include "data/task.h"
 #include "model/collate.h"
 #include "peft/adapter_file.h"
+#include "peft/multi_task_model.h"
 #include "peft/task_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,9 +23,17 @@ std::vector<Encoding> encode_examples(const Tokenizer& tokenizer, const std::vec
 
 int64_t count_tokens(const std::vector<Encoding>& encodings);
 
-// Runs the model over length-bucketed batches of `encodings` in eval mode without gradients, on the model's
-// device, and calls visit(batch indices, logits (B, num_labels) fp32 on the CPU) for each; `progress_label`
-// non-empty shows a progress bar.
+// Computes logits for one batch: the collated rows (on the CPU) and their indices into the encodings.
+using BatchForward = std::function<at::Tensor(EncoderInput input, const std::vector<int64_t>& rows)>;
+using BatchVisit = std::function<void(const std::vector<int64_t>&, const at::Tensor&)>;
+
+// Runs `forward` over length-bucketed batches of `encodings` without gradients and calls visit(batch indices,
+// logits fp32 on the CPU) for each; `progress_label` non-empty shows a progress bar.
+void for_each_batch(const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
+                    const std::string& progress_label, const BatchForward& forward, const BatchVisit& visit,
+                    BatchLayout layout = BatchLayout::packed);
+
+// The same for a task model, in eval mode on its device: logits (B, num_labels).
 void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
                     const std::string& progress_label,
                     const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
@@ -33,6 +42,13 @@ void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, in
 // Logits (N, num_labels) in input order, from length-bucketed batches without gradients, in eval mode.
 at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,
                           int64_t pad_token_id, bool show_progress = false, BatchLayout layout = BatchLayout::packed);
+
+// Logits of inputs that each belong to a task of `model` (task_of[i] a row of model.tasks()), in input order:
+// (N, model.max_outputs()), row i's first num_labels columns its task's. Rows of all tasks share the batches.
+at::Tensor predict_mixed_logits(MultiTaskModel& model, const std::vector<Encoding>& encodings,
+                                const std::vector<int64_t>& task_of, int64_t batch_size, int64_t pad_token_id,
+                                bool show_progress = false,
+                                BatchLayout layout = BatchLayout::packed);
 
 // Class ids (argmax) or regression scores from logits, and the task's metrics against `examples`.
 std::vector<int64_t> predicted_classes(const at::Tensor& logits);

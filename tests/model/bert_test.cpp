@@ -45,7 +45,7 @@ TEST(Bert, ParameterNamesAreHuggingFaceCheckpointKeys) {
 class ShiftAdapter : public OutputAdapter {
  public:
   ShiftAdapter() { shift = register_parameter("shift", at::full({8}, 0.5)); }
-  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& out) override {
+  at::Tensor forward(const at::Tensor& sublayer_input, const at::Tensor& out, const TaskRouting&) override {
     seen_input_size = sublayer_input.size(-1);
     return out + shift;
   }
@@ -97,9 +97,9 @@ TEST(Bert, RobertaPositionsSkipPadding) {
   model->eval();
   // Same real tokens, once left-aligned and once with a pad in front: RoBERTa positions ignore the pad.
   EncoderInput plain{at::tensor({0, 5, 6, 2}, at::kLong).view({1, 4}), {}, {}};
-  const at::Tensor expected = model->embeddings->forward(plain);
+  const at::Tensor expected = model->embeddings->forward(plain, TaskRouting());
   EncoderInput shifted{at::tensor({1, 0, 5, 6, 2}, at::kLong).view({1, 5}), {}, {}};
-  const at::Tensor got = model->embeddings->forward(shifted).narrow(1, 1, 4);
+  const at::Tensor got = model->embeddings->forward(shifted, TaskRouting()).narrow(1, 1, 4);
   EXPECT_TRUE(at::allclose(expected, got));
 }
 

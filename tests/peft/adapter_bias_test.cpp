@@ -74,7 +74,7 @@ TEST(AdapterBiasGrad, ShiftFiniteDifferencesFloat64) {
   const at::Tensor ffn_out = at::randn({2, 5, kH}, at::kDouble);
   const at::Tensor weights = at::randn({2, 5, kH}, at::kDouble);
   // A nonlinear loss so that the gradients depend on the point.
-  auto loss_of = [&] { return (at::tanh(shift.forward(h, ffn_out)) * weights).sum(); };
+  auto loss_of = [&] { return (at::tanh(shift.forward(h, ffn_out, TaskRouting())) * weights).sum(); };
   const at::Tensor loss = loss_of();
   loss.backward();
   auto value = [&] { return loss_of().item<double>(); };
