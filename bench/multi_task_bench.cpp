@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   int64_t batch_size = 32, repetitions = 3;
   int threads = 0;
   CLI::App app{"adapterbias multi-task throughput"};
-  app.add_option("--model", model_name, "Checkpoint folder or packaged name")->required();
+  app.add_option("--model", model_name, "Checkpoint folder")->required();
   app.add_option("--adapter", adapter_path, "A trained adapter file (its copies are the K tasks)")->required();
   app.add_option("--inputs", inputs_path, "JSONL rows {text, text_pair}")->required();
   app.add_option("--tasks", tasks_arg, "Task counts K, comma-separated (empty: none)")->capture_default_str();

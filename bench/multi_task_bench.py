@@ -115,7 +115,7 @@ def main():
         rows_file = os.path.join(tmp, "rows.jsonl")
         write_rows(args, rows_file)
         adapter = make_adapter(args, tmp)
-        common = ["--model", "minilm", "--adapter", adapter, "--inputs", rows_file, "--threads", str(args.threads),
+        common = ["--model", str(_peers.minilm_dir()), "--adapter", adapter, "--inputs", rows_file, "--threads", str(args.threads),
                   "--batch-size", str(args.batch_size), "--repetitions", str(args.repetitions)]
         stdout, _, _, _ = _peers.run_child([args.bench_bin, *common, "--tasks", args.tasks, "--memory-tasks", ""])
         ours = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]

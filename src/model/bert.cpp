@@ -271,14 +271,18 @@ EncoderOutput BertModelImpl::forward(const EncoderInput& input) {
   TaskRouting row_tasks;  // the pooled rows'
   if (input.task_stacks) {
     const at::Tensor& rows = input.task_index;
-    TORCH_CHECK(rows.defined() && rows.dim() == 1, "a mixed-task batch needs task_index (B)");
+    TORCH_CHECK(rows.defined() && rows.dim() == 1, "a mixed-task batch needs task_index (B) or (1)");
     // Each token takes its row's task: (B, 1) over the padded grid; packed, every row's index repeated over
-    // its tokens (the token count given, so that nothing is read back from the device).
+    // its tokens (the token count given, so that nothing is read back from the device). One task for every
+    // row is a scalar: each tensor is then that task's row, with no per-token gather.
+    const bool one_task = rows.numel() == 1;
     const at::Tensor per_token =
-        input.is_packed() ? at::repeat_interleave(rows, input.packed.cu_seqlens.diff().to(at::kLong), 0, input.input_ids.size(0))
-                          : rows.view({-1, 1});
+        one_task            ? rows.squeeze(0)
+        : input.is_packed() ? at::repeat_interleave(rows, input.packed.cu_seqlens.diff().to(at::kLong), 0,
+                                                    input.input_ids.size(0))
+                            : rows.view({-1, 1});
     context.tasks = TaskRouting(input.task_stacks.get(), per_token);
-    row_tasks = TaskRouting(input.task_stacks.get(), rows);
+    row_tasks = TaskRouting(input.task_stacks.get(), one_task ? rows.squeeze(0) : rows);
   }
   EncoderOutput out;
   out.last_hidden_state = encoder(embeddings(input, context.tasks), context);

@@ -49,7 +49,7 @@ struct EncoderInput {
   at::Tensor attention_mask;  // padded only: (B, T) int64; undefined means no padding
   bool has_padding = true;    // padded only: false when every row is full, so attention needs no mask
   PackedSequences packed;     // defined: the packed form
-  at::Tensor task_index;      // (B) int64: each row's task, a row of task_stacks; undefined: one task
+  at::Tensor task_index;      // (B) int64: each row's task, a row of task_stacks; (1): every row's; undefined: one task
   std::shared_ptr<const TaskStacks> task_stacks;  // the tasks' tensors (model/task_routing.h)
 
   bool is_packed() const { return packed.defined(); }

@@ -25,8 +25,11 @@ at::Tensor TaskRouting::select(const at::Tensor& own) const {
 }
 
 at::Tensor per_token_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  // A plain weight is one matmul; a per-token weight is a batched dot over the tokens' own rows.
-  at::Tensor out = weight.dim() == 2 ? at::linear(x, weight) : at::einsum("...i,...oi->...o", {x, weight});
+  // A plain weight is one matmul; a per-token weight is a dot per token and output (one output, as L_alpha:
+  // elementwise, which beats a batch of 1 x I matmuls), over the tokens' own rows.
+  at::Tensor out = weight.dim() == 2    ? at::linear(x, weight)
+                   : weight.size(-2) == 1 ? (x * weight.squeeze(-2)).sum(-1, /*keepdim=*/true)
+                                          : at::einsum("...i,...oi->...o", {x, weight});
   return bias.defined() ? out + bias : out;
 }
 
@@ -44,7 +47,7 @@ at::Tensor TaskRouting::layer_norm(const at::Tensor& x, torch::nn::LayerNorm& mo
   if (!stacks_ || (!stacks_->find(module->weight) && !stacks_->find(module->bias))) return module->forward(x);
   const auto& options = module->options;
   const at::Tensor normalized = at::layer_norm(x, options.normalized_shape(), {}, {}, options.eps());
-  return normalized * select(module->weight) + select(module->bias);
+  return at::addcmul(select(module->bias), normalized, select(module->weight));
 }
 
 }  // namespace adapterbias

@@ -32,7 +32,7 @@ class TaskRouting {
  public:
   TaskRouting() = default;  // one task: every tensor is its own
   // `task_of` (token dims...) int64, shaped to broadcast over the hidden states: padded (B, 1), packed (N), the
-  // pooled output (B).
+  // pooled output (B); a scalar: one task for every token.
   TaskRouting(const TaskStacks* stacks, at::Tensor task_of);
 
   bool mixed() const { return stacks_ != nullptr; }

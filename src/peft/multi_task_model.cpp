@@ -188,18 +188,32 @@ void MultiTaskModel::rebuild_routing() {
 
 at::Tensor MultiTaskModel::forward(EncoderInput input) {
   if (tasks_.empty()) throw InputError("no task is loaded");
-  const at::Tensor& rows = input.task_index;
-  TORCH_CHECK(rows.defined() && rows.dim() == 1 && rows.scalar_type() == at::kLong, "forward needs task_index (B) int64");
-  if (rows.is_cpu() && rows.numel() > 0)
-    TORCH_CHECK(rows.min().item<int64_t>() >= 0 && rows.max().item<int64_t>() < num_tasks(), "task_index out of range");
+  TORCH_CHECK(input.task_index.defined(), "forward needs task_index (B) int64");
+  const at::Tensor task = input.task_index;
+  return head_logits(encode(std::move(input)).pooler_output, task);
+}
+
+at::Tensor MultiTaskModel::head_logits(const at::Tensor& pooled, const at::Tensor& task_index) const {
+  const at::Tensor task = task_index.to(compute_.device);
+  // The heads compute in their own (trained, fp32) dtype whatever the backbone's precision.
+  return per_token_linear(pooled.to(at::kFloat), head_weight_.index_select(0, task), head_bias_.index_select(0, task))
+      .to(at::kCPU);
+}
+
+EncoderOutput MultiTaskModel::encode(EncoderInput input) {
   torch::NoGradGuard no_grad;
+  if (!input.task_index.defined()) return pretrained_.model->forward(input.to(compute_.device));
+  const at::Tensor rows = input.task_index;
+  TORCH_CHECK(rows.dim() == 1 && rows.scalar_type() == at::kLong, "task_index must be (B) int64");
+  if (rows.is_cpu() && rows.numel() > 0) {
+    const int64_t lowest = rows.min().item<int64_t>(), highest = rows.max().item<int64_t>();
+    TORCH_CHECK(lowest >= 0 && highest < num_tasks(), "task_index out of range");
+    // A batch of one task routes as one: its rows of the stacks, no per-token gather.
+    if (lowest == highest) input.task_index = rows.narrow(0, 0, 1);
+  }
   input = input.to(compute_.device);
   input.task_stacks = routing_;
-  const EncoderOutput out = pretrained_.model->forward(input);
-  // The heads compute in their own (trained, fp32) dtype whatever the backbone's precision.
-  const at::Tensor pooled = out.pooler_output.to(at::kFloat);
-  const at::Tensor& task = input.task_index;
-  return per_token_linear(pooled, head_weight_.index_select(0, task), head_bias_.index_select(0, task)).to(at::kCPU);
+  return pretrained_.model->forward(input);
 }
 
 int64_t MultiTaskModel::task_bytes() const {

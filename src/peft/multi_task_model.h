@@ -55,6 +55,11 @@ class MultiTaskModel {
   // row b's first tasks()[task_index[b]].info.num_labels() columns are its task's, the rest are zero. Eval mode,
   // no gradients.
   at::Tensor forward(EncoderInput input);
+  // The encoder's outputs on the model's device: under each row's task when input.task_index is set, else the
+  // backbone alone (every injected method at its identity).
+  EncoderOutput encode(EncoderInput input);
+  // The heads of `task_index` (B) on `pooled` (B, H): logits as forward() gives them.
+  at::Tensor head_logits(const at::Tensor& pooled, const at::Tensor& task_index) const;
 
   const Pretrained& pretrained() const { return pretrained_; }
   const Compute& compute() const { return compute_; }

@@ -1,7 +1,8 @@
 #include "serve/batcher.h"
 
+#include <map>
+
 #include <ATen/ATen.h>
-#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include "model/collate.h"
@@ -30,7 +31,7 @@ Batcher::Batcher(MultiTaskModel& model, BatcherOptions options, BatchObserver ob
 
 Batcher::~Batcher() { stop(); }
 
-std::vector<RowResult> Batcher::submit(const std::string& task, std::vector<Encoding> rows) {
+std::vector<RowResult> Batcher::submit(const std::string& task, std::vector<Encoding> rows, RowRequest request) {
   auto pending = std::make_shared<Pending>();
   pending->remaining = rows.size();
   pending->results.resize(rows.size());
@@ -41,7 +42,7 @@ std::vector<RowResult> Batcher::submit(const std::string& task, std::vector<Enco
     const auto now = std::chrono::steady_clock::now();
     for (size_t i = 0; i < rows.size(); ++i) {
       const int64_t tokens = static_cast<int64_t>(rows[i].ids.size());
-      queue_.push_back(Row{pending, i, task, std::move(rows[i]), tokens, now});
+      queue_.push_back(Row{pending, i, task, request, std::move(rows[i]), tokens, now});
       queued_tokens_ += tokens;
     }
   }
@@ -115,9 +116,12 @@ void Batcher::loop() {
     while (!stopping_ && changes_.empty() && !batch_full() &&
            wake_.wait_until(lock, deadline) != std::cv_status::timeout) {
     }
+    // Rows of tasks and rows of the backbone alone route differently: a batch holds one kind.
     std::vector<Row> batch;
     int64_t tokens = 0;
+    const bool tasked = !queue_.front().task.empty();
     while (!queue_.empty() && static_cast<int64_t>(batch.size()) < options_.max_batch_rows &&
+           !queue_.front().task.empty() == tasked &&
            (batch.empty() || tokens + queue_.front().tokens <= options_.max_batch_tokens)) {
       tokens += queue_.front().tokens;
       batch.push_back(std::move(queue_.front()));
@@ -133,12 +137,13 @@ void Batcher::loop() {
 void Batcher::run_batch(std::vector<Row>& batch) {
   const auto start = std::chrono::steady_clock::now();
   const TaskList tasks = tasks_;  // written by this thread only, between batches
+  const bool tasked = !batch.front().task.empty();
   // A row whose task is gone (unloaded after the request was checked) fails alone.
   std::vector<Row*> runnable;
   std::vector<int64_t> task_of;
   for (Row& row : batch) {
     try {
-      task_of.push_back(model_.task_index(row.task));
+      if (tasked) task_of.push_back(model_.task_index(row.task));
       runnable.push_back(&row);
     } catch (const InputError& e) {
       row.owner->deliver(row.slot, RowResult{{}, tasks, 0, e.what(), true});
@@ -146,26 +151,59 @@ void Batcher::run_batch(std::vector<Row>& batch) {
   }
   if (runnable.empty()) return;
   int64_t tokens = 0;
+  std::vector<RowResult> results;  // delivered once all are made: a failure part way fails the whole batch
   try {
     std::vector<const Encoding*> encodings;
+    std::vector<int64_t> lengths;
     for (const Row* row : runnable) {
       encodings.push_back(&row->encoding);
+      lengths.push_back(row->tokens);
       tokens += row->tokens;
     }
     EncoderInput input = collate_packed(encodings);
-    input.task_index = at::tensor(task_of, at::kLong);
-    const at::Tensor logits = model_.forward(std::move(input)).contiguous();
-    const float* data = logits.data_ptr<float>();
-    const int64_t width = logits.size(1);
+    if (tasked) input.task_index = at::tensor(task_of, at::kLong);
+    const EncoderOutput out = model_.encode(input);
+
+    // Each kind of output once for the whole batch, on the CPU, then every row takes its part.
+    std::vector<int64_t> predicted;
+    for (size_t i = 0; i < runnable.size(); ++i)
+      if (runnable[i]->request.kind == RowRequest::Kind::predict) predicted.push_back(static_cast<int64_t>(i));
+    at::Tensor logits;
+    if (!predicted.empty()) {
+      const at::Tensor which = at::tensor(predicted, at::kLong);
+      logits = model_.head_logits(out.pooler_output.index_select(0, which.to(out.pooler_output.device())),
+                                  input.task_index.index_select(0, which)).contiguous();
+    }
+    std::map<Pooling, at::Tensor> pooled;
+    at::Tensor hidden;
+    const std::vector<int64_t> offsets = [&] {
+      std::vector<int64_t> o{0};
+      for (const int64_t n : lengths) o.push_back(o.back() + n);
+      return o;
+    }();
+    const auto floats = [](const at::Tensor& t) {
+      return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    };
+    size_t next_logits = 0;
     for (size_t i = 0; i < runnable.size(); ++i) {
-      const size_t k = static_cast<size_t>(task_of[i]);
-      const float* row = data + static_cast<int64_t>(i) * width;
-      runnable[i]->owner->deliver(runnable[i]->slot,
-                                  RowResult{std::vector<float>(row, row + (*tasks)[k].info.num_labels()), tasks, k, {}});
+      const Row& row = *runnable[i];
+      RowResult result{{}, tasks, tasked ? static_cast<size_t>(task_of[i]) : 0, {}};
+      if (row.request.kind == RowRequest::Kind::predict) {
+        result.values = floats(logits[static_cast<int64_t>(next_logits++)].narrow(0, 0, (*tasks)[result.task].info.num_labels()));
+      } else if (row.request.tokens) {
+        if (!hidden.defined()) hidden = out.last_hidden_state.to(at::kCPU, at::kFloat).contiguous();
+        result.values = floats(hidden.narrow(0, offsets[i], lengths[i]).contiguous());
+      } else {
+        at::Tensor& p = pooled[row.request.pooling];
+        if (!p.defined()) p = pool_packed(row.request.pooling, lengths, input.to(out.last_hidden_state.device()), out).cpu().contiguous();
+        result.values = floats(p[static_cast<int64_t>(i)]);
+      }
+      results.push_back(std::move(result));
     }
   } catch (const std::exception& e) {
-    for (Row* row : runnable) row->owner->deliver(row->slot, RowResult{{}, tasks, 0, e.what(), false});
+    results.assign(runnable.size(), RowResult{{}, tasks, 0, e.what(), false});
   }
+  for (size_t i = 0; i < runnable.size(); ++i) runnable[i]->owner->deliver(runnable[i]->slot, std::move(results[i]));
   if (observer_.on_batch)
     observer_.on_batch(static_cast<int64_t>(runnable.size()), tokens,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "peft/multi_task_model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/embedding.h"
 
 namespace adapterbias {
 
@@ -31,8 +32,16 @@ struct BatcherOptions {
 // The tasks as they were after the last change: what requests validate against and format with.
 using TaskList = std::shared_ptr<const std::vector<ServedTask>>;
 
+// What a row asks for: its task's outputs, or hidden states (pooled, or every token's).
+struct RowRequest {
+  enum class Kind { predict, embed } kind = Kind::predict;
+  Pooling pooling = Pooling::mean;  // embed
+  bool tokens = false;              // embed: every token's last hidden state instead of the pooled one
+};
+
 struct RowResult {
-  std::vector<float> logits;  // the task's outputs (its labels, or one regression score)
+  std::vector<float> values;  // predict: the task's outputs (its labels, or one regression score); embed: the
+                              // pooled state (H), or with `tokens` every token's, one after another (T * H)
   TaskList tasks;             // the task list the row ran under
   size_t task = 0;            // its task in `tasks`
   std::string error;          // non-empty: the row did not run (its task is gone, or the batch failed)
@@ -56,8 +65,9 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Runs `rows` under task `task` and waits for them; results in order. ShuttingDown after stop().
-  std::vector<RowResult> submit(const std::string& task, std::vector<Encoding> rows);
+  // Runs `rows` under task `task` (empty: the backbone alone, for embed) and waits for them; results in order.
+  // ShuttingDown after stop().
+  std::vector<RowResult> submit(const std::string& task, std::vector<Encoding> rows, RowRequest request = {});
   // Runs `change` on the engine thread between batches and waits for it; rethrows what it throws.
   void change_tasks(std::function<void(MultiTaskModel&)> change);
 
@@ -72,6 +82,7 @@ class Batcher {
     std::shared_ptr<Pending> owner;
     size_t slot;
     std::string task;
+    RowRequest request;
     Encoding encoding;
     int64_t tokens;
     std::chrono::steady_clock::time_point arrival;

@@ -204,18 +204,21 @@ struct Server::Impl {
     }
   }
 
-  // Tokenises `inputs` for `task`: longer than its max length they are cut ("truncate") or refused (422).
-  std::vector<Encoding> encode(const std::vector<Input>& inputs, const ServedTask& task, bool truncate) const {
-    const int64_t max_length = adapter_max_length(model.pretrained().config, task.info, task.source);
+  // Tokenises `inputs` for `task` (null: the backbone alone): longer than its max length (the adapter's, or the
+  // backbone's positions) they are cut ("truncate") or refused (422).
+  std::vector<Encoding> encode(const std::vector<Input>& inputs, const ServedTask* task, bool truncate) const {
+    const BertConfig& config = model.pretrained().config;
+    const int64_t max_length = task ? adapter_max_length(config, task->info, task->source) : config.max_tokens();
+    const std::string whose = task ? fmt::format("task '{}'", task->name) : std::string("the model");
     std::vector<Encoding> out;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const auto pair = inputs[i].pair ? std::optional<std::string_view>(*inputs[i].pair) : std::nullopt;
       Encoding encoding = tokenizer.encode(inputs[i].text, pair, EncodeOptions{});
       if (static_cast<int64_t>(encoding.ids.size()) > max_length) {
         if (!truncate)
-          throw HttpError(422, "validation", fmt::format("inputs[{}] has {} tokens, more than task '{}' takes ({}); "
+          throw HttpError(422, "validation", fmt::format("inputs[{}] has {} tokens, more than {} takes ({}); "
                                                          "send \"truncate\": true to cut it", i, encoding.ids.size(),
-                                                         task.name, max_length));
+                                                         whose, max_length));
         encoding = tokenizer.encode(inputs[i].text, pair, EncodeOptions{.max_length = max_length});
       }
       out.push_back(std::move(encoding));
@@ -234,14 +237,68 @@ struct Server::Impl {
     const TaskList tasks = batcher.tasks();
     const ServedTask* task = find_task(tasks, name);
     if (!task) throw HttpError(404, "not_found", fmt::format("no task '{}' (loaded: {})", name, task_names(tasks)));
-    const std::vector<RowResult> results = batcher.submit(name, encode(inputs, *task, truncate));
+    const std::vector<RowResult> results = batcher.submit(name, encode(inputs, task, truncate));
     json out = json::array();
-    for (const RowResult& result : results) {
-      if (!result.error.empty()) throw HttpError(result.not_found ? 404 : 500, result.not_found ? "not_found" : "backend", result.error);
-      out.push_back(prediction((*result.tasks)[result.task].info, result.logits, raw, all));
-    }
+    for (const RowResult& result : checked(results))
+      out.push_back(prediction((*result.tasks)[result.task].info, result.values, raw, all));
     metrics.task_inputs(name, static_cast<int64_t>(inputs.size()));
     respond_json(res, 200, single ? out[0] : out);
+  }
+
+  static const std::vector<RowResult>& checked(const std::vector<RowResult>& results) {
+    for (const RowResult& result : results)
+      if (!result.error.empty())
+        throw HttpError(result.not_found ? 404 : 500, result.not_found ? "not_found" : "backend", result.error);
+    return results;
+  }
+
+  // /embed (pooled, TEI's) and /embed_all (every token's last hidden state), under a task's adapter or the
+  // backbone alone.
+  void embed(const httplib::Request& req, httplib::Response& res, bool all_tokens) {
+    const json body = parse_body(req);
+    if (all_tokens) check_fields(body, {"inputs", "task", "truncate"});
+    else check_fields(body, {"inputs", "task", "pooling", "normalize", "truncate"});
+    bool single = false;
+    const std::vector<Input> inputs = parse_inputs(body, options.max_client_batch_size, single);
+    const bool truncate = bool_field(body, "truncate", options.truncate);
+    const bool normalize = !all_tokens && bool_field(body, "normalize", true);
+    RowRequest request{RowRequest::Kind::embed, Pooling::mean, all_tokens};
+    if (!all_tokens && body.contains("pooling")) {
+      if (!body.at("pooling").is_string()) throw HttpError(400, "validation", "field \"pooling\" must be a string");
+      request.pooling = parse_pooling(body.at("pooling").get<std::string>());
+    }
+    const TaskList tasks = batcher.tasks();
+    std::string name;
+    const ServedTask* task = nullptr;
+    if (body.contains("task") && !body.at("task").is_null()) {
+      name = string_field(body, "task");
+      task = find_task(tasks, name);
+      if (!task) throw HttpError(404, "not_found", fmt::format("no task '{}' (loaded: {})", name, task_names(tasks)));
+    }
+    const std::vector<RowResult> results = batcher.submit(name, encode(inputs, task, truncate), request);
+    const int64_t H = model.pretrained().config.hidden_size;
+    json out = json::array();
+    for (const RowResult& result : checked(results)) {
+      for (const float x : result.values)
+        if (!std::isfinite(x)) throw HttpError(500, "backend", "the model produced a non-finite output");
+      if (all_tokens) {
+        json rows = json::array();
+        for (size_t t = 0; t * H < result.values.size(); ++t)
+          rows.push_back(std::vector<float>(result.values.begin() + t * H, result.values.begin() + (t + 1) * H));
+        out.push_back(std::move(rows));
+        continue;
+      }
+      std::vector<float> vector = result.values;
+      if (normalize) {
+        double norm = 0;
+        for (const float x : vector) norm += double(x) * x;
+        norm = std::sqrt(norm);
+        if (norm > 0) for (float& x : vector) x = static_cast<float>(x / norm);
+      }
+      out.push_back(std::move(vector));
+    }
+    if (!name.empty()) metrics.task_inputs(name, static_cast<int64_t>(inputs.size()));
+    respond_json(res, 200, out);
   }
 
   void tokenize(const httplib::Request& req, httplib::Response& res) const {
@@ -324,6 +381,8 @@ struct Server::Impl {
 
   void routes() {
     http.Post("/predict", route("/predict", true, [this](const auto& req, auto& res) { predict(req, res); }));
+    http.Post("/embed", route("/embed", true, [this](const auto& req, auto& res) { embed(req, res, false); }));
+    http.Post("/embed_all", route("/embed_all", true, [this](const auto& req, auto& res) { embed(req, res, true); }));
     http.Post("/tokenize", route("/tokenize", true, [this](const auto& req, auto& res) { tokenize(req, res); }));
     http.Get("/tasks", route("/tasks", false, [this](const auto&, auto& res) {
       json tasks = json::array();

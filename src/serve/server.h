@@ -1,6 +1,8 @@
 // `adapterbias serve`: K tasks on one backbone over HTTP, JSON in and out, in the conventions of
 // text-embeddings-inference where they fit (docs/serve.md):
 //   POST /predict   {"task", "inputs": "t" | ["t", ...] | [["a", "b"], ...], "raw_scores", "all_scores", "truncate"}
+//   POST /embed     {"inputs", "task" (optional), "pooling": mean | cls | pooler, "normalize", "truncate"}
+//   POST /embed_all {"inputs", "task" (optional), "truncate"}: every token's last hidden state
 //   POST /tokenize  {"inputs", "add_special_tokens"}
 //   GET  /tasks, POST /tasks {"name", "file"} (a file inside --adapter-dir), DELETE /tasks/NAME
 //   GET  /health, /info, /metrics (Prometheus text)

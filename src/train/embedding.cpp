@@ -41,8 +41,17 @@ void for_each_batch(BertModel& model, const std::vector<Encoding>& encodings, in
   }
 }
 
-// (B, H) fp32: one row per sequence of the packed batch.
-at::Tensor pool(Pooling pooling, const std::vector<int64_t>& lengths, const EncoderInput& input,
+const char* pooling_name(Pooling pooling) {
+  return pooling == Pooling::cls ? "cls" : pooling == Pooling::mean ? "mean" : "pooler";
+}
+
+std::string_view bytes_of(const at::Tensor& t) {
+  return {static_cast<const char*>(t.data_ptr()), t.nbytes()};
+}
+
+}  // namespace
+
+at::Tensor pool_packed(Pooling pooling, const std::vector<int64_t>& lengths, const EncoderInput& input,
                 const EncoderOutput& out) {
   if (pooling == Pooling::pooler) {
     if (!out.pooler_output.defined()) throw InputError("this model has no pooler: pool with cls or mean");
@@ -57,22 +66,12 @@ at::Tensor pool(Pooling pooling, const std::vector<int64_t>& lengths, const Enco
          counts.unsqueeze(1).to(at::kFloat);
 }
 
-const char* pooling_name(Pooling pooling) {
-  return pooling == Pooling::cls ? "cls" : pooling == Pooling::mean ? "mean" : "pooler";
-}
-
-std::string_view bytes_of(const at::Tensor& t) {
-  return {static_cast<const char*>(t.data_ptr()), t.nbytes()};
-}
-
-}  // namespace
-
 at::Tensor embed_pooled(BertModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, Pooling pooling) {
   at::Tensor pooled = at::zeros({static_cast<int64_t>(encodings.size()), model->config().hidden_size});
   for_each_batch(model, encodings, batch_size,
                  [&](const std::vector<int64_t>& batch, const std::vector<int64_t>& lengths, const EncoderInput& input,
                      const EncoderOutput& out) {
-                   pooled.index_copy_(0, at::tensor(batch, at::kLong), pool(pooling, lengths, input, out).cpu());
+                   pooled.index_copy_(0, at::tensor(batch, at::kLong), pool_packed(pooling, lengths, input, out).cpu());
                  });
   return pooled;
 }
@@ -101,7 +100,7 @@ void write_embeddings(BertModel& model, const std::vector<Encoding>& encodings, 
                      const EncoderOutput& out) {
                    int64_t tokens = 0;
                    if (outputs.pooling) {
-                     const at::Tensor pooled = pool(*outputs.pooling, lengths, input, out).cpu().contiguous();
+                     const at::Tensor pooled = pool_packed(*outputs.pooling, lengths, input, out).cpu().contiguous();
                      for (size_t b = 0; b < batch.size(); ++b)
                        writer.write("pooled", static_cast<size_t>(batch[b]) * row_bytes,
                                     bytes_of(pooled[static_cast<int64_t>(b)]));

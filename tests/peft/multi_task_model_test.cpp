@@ -91,8 +91,9 @@ void expect_rows_match(MultiTaskModel& engine, std::vector<TrainedTask>& tasks, 
     const at::Tensor got = logits[static_cast<int64_t>(b)];
     EXPECT_LT((got.narrow(0, 0, task.num_labels) - expected).abs().max().item<double>(), 1e-5)
         << "row " << b << " of task " << task_of[b] << " (" << task.method << ")";
-    if (task.num_labels < logits.size(1))  // columns past the task's labels stay zero
+    if (task.num_labels < logits.size(1)) {  // columns past the task's labels stay zero
       EXPECT_EQ(got.narrow(0, task.num_labels, logits.size(1) - task.num_labels).abs().max().item<double>(), 0.0);
+    }
   }
 }
 
@@ -121,6 +122,8 @@ TEST_P(MixedBatch, EveryRowGetsItsOwnTaskModelsLogits) {
   std::vector<int64_t> task_of;
   for (size_t b = 0; b < rows.size(); ++b) task_of.push_back(static_cast<int64_t>(rng() % tasks.size()));
   expect_rows_match(engine, tasks, task_of, rows, GetParam());
+  // A batch of one task among several takes that task's rows without the per-token gather.
+  for (const int64_t k : {1, 4}) expect_rows_match(engine, tasks, std::vector<int64_t>(rows.size(), k), rows, GetParam());
 }
 
 TEST_P(MixedBatch, OneTaskOfEachMethodAlone) {

@@ -143,6 +143,36 @@ def test_tokenize_equals_hf_tokenizers(served):
     assert [t["id"] for t in plain[0]] == reference.encode(texts[0], add_special_tokens=False).ids
 
 
+def test_embed_equals_transformers(served):
+    """Without a task, /embed_all is transformers' last_hidden_state and /embed its mean (normalised by default);
+    under a task's adapter they change, and /embed_all still averages to /embed."""
+    import torch
+    from transformers import AutoTokenizer, BertModel
+    server, model, *_ = served
+    texts = sentences()[:4]
+    reference = BertModel.from_pretrained(model).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokens = server.post("/embed_all", {"inputs": texts})
+    assert tokens.status_code == 200, tokens.text
+    plain = server.post("/embed", {"inputs": texts, "normalize": False}).json()
+    unit = server.post("/embed", {"inputs": texts}).json()
+    for text, got, mean, normed in zip(texts, tokens.json(), plain, unit):
+        with torch.no_grad():
+            want = reference(**tokenizer(text, return_tensors="pt")).last_hidden_state[0]
+        assert torch.tensor(got).shape == want.shape
+        assert (torch.tensor(got) - want).abs().max().item() < TOLERANCE
+        assert (torch.tensor(mean) - want.mean(0)).abs().max().item() < TOLERANCE
+        assert abs(torch.tensor(normed).norm().item() - 1.0) < 1e-5
+    cls = server.post("/embed", {"inputs": texts[0], "pooling": "cls", "normalize": False}).json()
+    assert (torch.tensor(cls[0]) - torch.tensor(tokens.json()[0][0])).abs().max().item() < TOLERANCE
+    adapted = server.post("/embed_all", {"inputs": texts[:1], "task": "houlsby"}).json()[0]
+    adapted_mean = server.post("/embed", {"inputs": texts[:1], "task": "houlsby", "normalize": False}).json()[0]
+    assert (torch.tensor(adapted).mean(0) - torch.tensor(adapted_mean)).abs().max().item() < TOLERANCE
+    assert (torch.tensor(adapted) - torch.tensor(tokens.json()[0])).abs().max().item() > 1e-3
+    expect_error(server.post("/embed", {"inputs": "x", "pooling": "max"}), 400, "validation", "pooling")
+    expect_error(server.post("/embed", {"inputs": "x", "task": "nope"}), 404, "not_found")
+
+
 def test_health_info_tasks_metrics(served):
     server, *_ = served
     assert server.get("/health").json()["status"] == "ok"
