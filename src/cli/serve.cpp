@@ -30,6 +30,14 @@ struct ServeArgs {
 };
 
 void run_serve(ServeArgs args) {
+  // Signals go to one thread that waits for them, so that stopping runs outside a signal handler. Blocked
+  // first: every thread made later (LibTorch's, OpenMP's, HTTP workers) inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
   const Compute compute = apply_run_options(args.run);
   if (!args.adapter_dir.empty() && !std::filesystem::is_directory(args.adapter_dir))
     throw InputError(fmt::format("--adapter-dir {}: not a folder", args.adapter_dir));
@@ -38,14 +46,6 @@ void run_serve(ServeArgs args) {
   MultiTaskModel model(load_pretrained(args.model), compute);
   add_named_adapters(model, args.adapters);
   const auto tokenizer = Tokenizer::from_pretrained(model.pretrained().dir);
-
-  // Signals go to one thread that waits for them, so that stopping runs outside a signal handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 
   Server server(model, *tokenizer, args.options);
   const int port = server.bind();

@@ -154,6 +154,7 @@ struct Server::Impl {
     const int threads = options.http_threads > 0 ? options.http_threads : 64;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(options.max_request_bytes);
+    http.set_tcp_nodelay(true);  // small JSON answers: no Nagle/delayed-ACK wait of tens of milliseconds
     routes();
   }
 
