@@ -4,7 +4,8 @@
 // Prints one JSON line; bench/encoder_bench.py runs it beside transformers and prints the table.
 //
 //   encoder_bench --model CHECKPOINT_DIR --mode forward|train --batch 32 --length 128 [--min-length 8]
-//                 --precision fp32|bf16 --layout packed|padded --repetitions 10
+//                 --precision fp32|bf16 --layout packed|padded --repetitions 10 [--trace trace.json]
+// --trace writes a Kineto (chrome://tracing) trace of the timed batches; bench/trace_ops.py sums it per op.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/utils.h>
 
 #include "model/checkpoint.h"
@@ -25,7 +27,7 @@
 using namespace adapterbias;
 
 int main(int argc, char** argv) {
-  std::string model_name, mode = "forward", precision = "fp32", layout = "packed", device = "cpu";
+  std::string model_name, trace_path, mode = "forward", precision = "fp32", layout = "packed", device = "cpu";
   int64_t batch = 32, length = 128, min_length = 0, repetitions = 10, warmup = 2;
   int threads = 0;
   double dropout = -1.0;
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "Untimed batches first")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: default)")->capture_default_str();
   app.add_option("--dropout", dropout, "Set every dropout of the backbone to P (default: the config's)");
+  app.add_option("--trace", trace_path, "Write a Kineto trace of the timed batches to this file");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) at::set_num_threads(threads);
   const Compute compute = resolve_compute(device, precision);
@@ -69,7 +72,13 @@ int main(int argc, char** argv) {
   const BatchLayout batch_layout = layout == "packed" ? BatchLayout::packed : BatchLayout::padded;
 
   std::vector<double> seconds;
+  namespace profiler = torch::autograd::profiler;
   for (size_t r = 0; r < batches.size(); ++r) {
+    if (!trace_path.empty() && static_cast<int64_t>(r) == warmup) {
+      const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO, /*report_input_shapes=*/true);
+      profiler::prepareProfiler(config, {torch::profiler::impl::ActivityType::CPU});
+      profiler::enableProfiler(config, {torch::profiler::impl::ActivityType::CPU});
+    }
     std::vector<const Encoding*> rows;
     for (const auto& e : batches[r]) rows.push_back(&e);
     const auto start = std::chrono::steady_clock::now();
@@ -88,6 +97,7 @@ int main(int argc, char** argv) {
     if (static_cast<int64_t>(r) >= warmup)
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
+  if (!trace_path.empty()) profiler::disableProfiler()->save(trace_path);
   double total = 0, mean = 0, var = 0;
   for (double s : seconds) total += s;
   mean = total / seconds.size();

@@ -72,9 +72,7 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
 }
 
 at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const ForwardContext& context) {
-  const at::Tensor q = project(query, query_adapters_, hidden, context.tasks);
-  const at::Tensor k = project(key, key_adapters_, hidden, context.tasks);
-  const at::Tensor v = project(value, value_adapters_, hidden, context.tasks);
+  const auto [q, k, v] = project_all(hidden, context.tasks);
   if (context.packed) return packed_attention(q, k, v, *context.packed);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), D = H / num_heads_;
   auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };  // (B, NH, T, D)
@@ -89,11 +87,19 @@ at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& 
     // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than two bf16
     // batched matmuls around an fp32 softmax (bench/attention_bench.py); with dropout it falls back to this
     // unfused form anyway, drawing its mask with the slow Bernoulli sampler. Inference keeps the fused kernel.
-    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) * (1.0 / std::sqrt(double(q.size(-1))));
-    if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
-    at::Tensor probs = at::softmax(scores, -1);
-    probs = hashed_dropout(probs, dropout_p, /*train=*/true);
-    return at::matmul(probs.to(q.scalar_type()), v);
+    // The scaling and the padding mask (an additive -inf) ride in the first product (baddbmm's alpha and beta
+    // input), so the scores are written once; the softmax casts them up to fp32 itself.
+    const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3);
+    const at::Tensor bias =
+        mask.defined() ? at::zeros({B, 1, 1, T}, q.options())
+                             .masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity())
+                             .expand({B, NH, 1, T})
+                             .reshape({B * NH, 1, T})
+                       : at::empty({1, 1, 1}, q.options());  // ignored: beta 0
+    const at::Tensor scores = at::baddbmm(bias, q.reshape({B * NH, T, D}), k.reshape({B * NH, T, D}).transpose(1, 2),
+                                          /*beta=*/mask.defined() ? 1.0 : 0.0, /*alpha=*/1.0 / std::sqrt(double(D)));
+    const at::Tensor probs = hashed_dropout(at::softmax(scores, -1, at::kFloat), dropout_p, /*train=*/true);
+    return at::bmm(probs.to(q.scalar_type()), v.reshape({B * NH, T, D})).view({B, NH, T, D});
   }
   // softmax(q k^T / sqrt(D) + mask) v, fused (flash / memory-efficient kernels where the device has them).
   const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional(mask) : std::nullopt;
@@ -125,6 +131,54 @@ at::Tensor BertSelfAttentionImpl::packed_attention(const at::Tensor& q, const at
   };
   const at::Tensor out = attend(grid_heads(q), grid_heads(k), grid_heads(v), packed.grid_mask);
   return out.transpose(1, 2).reshape({B * T, H}).index_select(0, packed.grid_index);  // (N, H)
+}
+
+bool BertSelfAttentionImpl::fused_applies(const TaskRouting& tasks) const {
+  if (!fused_weight_.defined() || !query_adapters_.empty() || !key_adapters_.empty() || !value_adapters_.empty())
+    return false;
+  const int64_t H = fused_weight_.size(1);
+  int64_t k = 0;
+  for (const auto* linear : {&query, &key, &value}) {
+    const at::Tensor& w = (*linear)->weight;
+    const at::Tensor& b = (*linear)->bias;
+    // Still views of the fused tensors (a later to(), set_data or load would have replaced them), frozen, plain.
+    const bool views = w.is_alias_of(fused_weight_) && w.storage_offset() == fused_weight_.storage_offset() + k * H * H &&
+                       b.is_alias_of(fused_bias_) && b.storage_offset() == fused_bias_.storage_offset() + k * H &&
+                       w.scalar_type() == fused_weight_.scalar_type() && b.scalar_type() == fused_bias_.scalar_type();
+    if (!views || w.requires_grad() || b.requires_grad() || tasks.routes(w) || tasks.routes(b)) return false;
+    ++k;
+  }
+  return true;
+}
+
+std::array<at::Tensor, 3> BertSelfAttentionImpl::project_all(const at::Tensor& hidden, const TaskRouting& tasks) {
+  if (!fused_applies(tasks))
+    return {project(query, query_adapters_, hidden, tasks), project(key, key_adapters_, hidden, tasks),
+            project(value, value_adapters_, hidden, tasks)};
+  const int64_t H = fused_weight_.size(1);
+  const at::Tensor qkv = at::linear(hidden, fused_weight_, fused_bias_);  // (..., 3H)
+  return {qkv.narrow(-1, 0, H), qkv.narrow(-1, H, H), qkv.narrow(-1, 2 * H, H)};
+}
+
+void BertSelfAttentionImpl::fuse_projections() {
+  torch::NoGradGuard no_grad;
+  fused_weight_ = fused_bias_ = at::Tensor();
+  for (const auto* linear : {&query, &key, &value}) {  // trained or mixed-precision tensors stay their own
+    const at::Tensor& w = (*linear)->weight;
+    const at::Tensor& b = (*linear)->bias;
+    if (!b.defined() || w.requires_grad() || b.requires_grad() || w.scalar_type() != query->weight.scalar_type() ||
+        b.scalar_type() != query->bias.scalar_type())
+      return;
+  }
+  const int64_t H = query->weight.size(1);
+  fused_weight_ = at::cat({query->weight, key->weight, value->weight});
+  fused_bias_ = at::cat({query->bias, key->bias, value->bias});
+  int64_t k = 0;
+  for (auto* linear : {&query, &key, &value}) {
+    (*linear)->weight.set_data(fused_weight_.narrow(0, k * H, H));
+    (*linear)->bias.set_data(fused_bias_.narrow(0, k * H, H));
+    ++k;
+  }
 }
 
 at::Tensor BertSelfAttentionImpl::project(torch::nn::Linear& linear,
@@ -297,12 +351,13 @@ EncoderOutput BertModelImpl::forward(const EncoderInput& input) {
 void BertModelImpl::set_compute(const Compute& compute) {
   compute_ = compute;
   to(compute.device);
-  if (!compute.bf16()) return;
   torch::NoGradGuard no_grad;
-  for (const auto& module : modules(/*include_self=*/false))
-    if (auto* linear = module->as<torch::nn::Linear>())
-      for (at::Tensor* p : {&linear->weight, &linear->bias})
-        if (p->defined() && !p->requires_grad()) p->set_data(p->to(at::kBFloat16));
+  if (compute.bf16())
+    for (const auto& module : modules(/*include_self=*/false))
+      if (auto* linear = module->as<torch::nn::Linear>())
+        for (at::Tensor* p : {&linear->weight, &linear->bias})
+          if (p->defined() && !p->requires_grad()) p->set_data(p->to(at::kBFloat16));
+  for (auto& layer : encoder->layers) layer->attention->self_attention->fuse_projections();
 }
 
 void BertModelImpl::set_dropout(double p) {

@@ -10,6 +10,7 @@
 // BertSelfAttention projection ("encoder.layer.N.attention.self.{query,key,value}") holds a list of
 // LinearAdapters applied to the projection's output (LoRA).
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,11 +112,19 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   void add_adapter(const std::string& projection, std::shared_ptr<LinearAdapter> adapter);
   void clear_adapters();
   const std::vector<std::shared_ptr<LinearAdapter>>& adapters(const std::string& projection) const;
+  // Lays the query, key and value weights out as one (3H, H) tensor and their biases as one (3H), each
+  // projection's own tensors becoming views of it, so that a forward where all three are frozen and plain (no
+  // adapters, no per-task values) runs one matrix product instead of three. BertModelImpl::set_compute calls it.
+  void fuse_projections();
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
   double attention_dropout;  // on the attention probabilities, in training only
 
  private:
+  // q, k and v of `hidden`: one product with the fused weight where that applies, else each projection and its
+  // adapters.
+  std::array<at::Tensor, 3> project_all(const at::Tensor& hidden, const TaskRouting& tasks);
+  bool fused_applies(const TaskRouting& tasks) const;
   // A projection followed by its adapters: adapters(x, linear(x)).
   at::Tensor project(torch::nn::Linear& linear, const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
                      const at::Tensor& x, const TaskRouting& tasks);
@@ -129,6 +138,7 @@ class BertSelfAttentionImpl : public torch::nn::Module {
 
   int64_t num_heads_;
   std::vector<std::shared_ptr<LinearAdapter>> query_adapters_, key_adapters_, value_adapters_;
+  at::Tensor fused_weight_, fused_bias_;  // (3H, H), (3H): query, key, value; see fuse_projections
 };
 TORCH_MODULE(BertSelfAttention);
 

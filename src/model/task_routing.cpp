@@ -39,12 +39,12 @@ at::Tensor TaskRouting::linear(const at::Tensor& x, const at::Tensor& weight, co
 
 at::Tensor TaskRouting::linear(const at::Tensor& x, torch::nn::Linear& module) const {
   const at::Tensor& bias = module->options.bias() ? module->bias : at::Tensor();
-  if (!stacks_ || (!stacks_->find(module->weight) && !stacks_->find(bias))) return module->forward(x);
+  if (!routes(module->weight) && !routes(bias)) return module->forward(x);
   return linear(x, module->weight, bias);
 }
 
 at::Tensor TaskRouting::layer_norm(const at::Tensor& x, torch::nn::LayerNorm& module) const {
-  if (!stacks_ || (!stacks_->find(module->weight) && !stacks_->find(module->bias))) return module->forward(x);
+  if (!routes(module->weight) && !routes(module->bias)) return module->forward(x);
   const auto& options = module->options;
   const at::Tensor normalized = at::layer_norm(x, options.normalized_shape(), {}, {}, options.eps());
   return at::addcmul(select(module->bias), normalized, select(module->weight));

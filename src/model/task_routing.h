@@ -36,6 +36,8 @@ class TaskRouting {
   TaskRouting(const TaskStacks* stacks, at::Tensor task_of);
 
   bool mixed() const { return stacks_ != nullptr; }
+  // Whether `own` has a stack, i.e. tokens may see other values than `own` itself.
+  bool routes(const at::Tensor& own) const { return stacks_ && stacks_->find(own); }
   // `own` as each token sees it: `own` itself when it has no stack, else its task's row per token, shaped
   // (token dims..., own's shape) so that it broadcasts against the hidden states.
   at::Tensor select(const at::Tensor& own) const;

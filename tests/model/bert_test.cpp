@@ -4,6 +4,7 @@
 
 #include "model/bert.h"
 #include "model/collate.h"
+#include "model/compute.h"
 
 namespace adapterbias {
 namespace {
@@ -115,6 +116,55 @@ TEST(Bert, SetDropoutReachesEveryDropout) {
   }
   EXPECT_EQ(count, 1 + 2 * 2);
   EXPECT_DOUBLE_EQ(model->encoder->layers[0]->attention->self_attention->attention_dropout, 0.3);
+}
+
+// set_compute lays query, key and value out as one weight; a frozen forward then runs one product for the three.
+// It must equal three separate products (padded and packed, hidden states and gradients), and a projection made
+// trainable afterwards must take the separate path again with its own gradient.
+TEST(Bert, FusedProjectionsEqualSeparateOnes) {
+  torch::manual_seed(5);
+  BertModel separate(tiny_config()), fused(tiny_config());
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = separate->named_parameters();
+    for (auto& p : fused->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  for (auto* model : {&separate, &fused}) {
+    (*model)->train();
+    (*model)->set_dropout(0.0);
+    for (auto& p : (*model)->named_parameters()) p.value().set_requires_grad(p.key().find("LayerNorm") != std::string::npos);
+  }
+  fused->set_compute(Compute{c10::Device(c10::kCPU), Precision::fp32});
+  const auto& attention = fused->encoder->layers[0]->attention->self_attention;
+  ASSERT_TRUE(attention->key->weight.is_alias_of(attention->query->weight)) << "set_compute did not fuse";
+
+  std::vector<Encoding> rows(3);
+  rows[0].ids = {0, 5, 7, 3, 2};
+  rows[1].ids = {0, 2};
+  rows[2].ids = {0, 9, 11, 2};
+  for (auto& r : rows) r.type_ids.assign(r.ids.size(), 0);
+  const std::vector<const Encoding*> batch = {&rows[0], &rows[1], &rows[2]};
+  auto run = [&](BertModel& model, BatchLayout layout) {
+    for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+    const at::Tensor hidden = model->forward(collate(batch, 0, layout)).last_hidden_state;
+    hidden.pow(2).sum().backward();
+    std::vector<at::Tensor> out = {hidden.detach()};
+    for (auto& p : model->parameters())
+      if (p.requires_grad()) out.push_back(p.grad().clone());
+    return out;
+  };
+  auto expect_equal = [&](const char* what) {
+    for (const BatchLayout layout : {BatchLayout::padded, BatchLayout::packed}) {
+      const auto want = run(separate, layout), got = run(fused, layout);
+      ASSERT_EQ(want.size(), got.size()) << what;
+      for (size_t i = 0; i < want.size(); ++i)  // fp32 rounding of sums in another order, relative to the size
+        EXPECT_LT((want[i] - got[i]).abs().max().item<double>(), 1e-5 * (1 + want[i].abs().max().item<double>()))
+            << what << ": tensor " << i;
+    }
+  };
+  expect_equal("frozen projections");
+  for (auto* model : {&separate, &fused}) (*model)->encoder->layers[1]->attention->self_attention->value->bias.set_requires_grad(true);
+  expect_equal("a trained value bias");
 }
 
 }  // namespace
