@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   namespace profiler = torch::autograd::profiler;
   for (size_t r = 0; r < batches.size(); ++r) {
     if (!trace_path.empty() && static_cast<int64_t>(r) == warmup) {
-      const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO, /*report_input_shapes=*/true);
+      const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
       profiler::prepareProfiler(config, {torch::profiler::impl::ActivityType::CPU});
       profiler::enableProfiler(config, {torch::profiler::impl::ActivityType::CPU});
     }

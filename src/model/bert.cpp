@@ -88,7 +88,10 @@ at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& 
     // batched matmuls around an fp32 softmax (bench/attention_bench.py); with dropout it falls back to this
     // unfused form anyway, drawing its mask with the slow Bernoulli sampler. Inference keeps the fused kernel.
     // The scaling and the padding mask (an additive -inf) ride in the first product (baddbmm's alpha and beta
-    // input), so the scores are written once; the softmax casts them up to fp32 itself.
+    // input), so the scores are written once. The softmax reads them in the compute dtype and keeps its max and
+    // sum in fp32 (ATen's CPU kernel accumulates bf16 in float), as a fused bf16 attention kernel does; casting the
+    // (B, NH, T, T) scores up and the probabilities back down cost four passes over them, a sixth of an
+    // RTE-length bf16 step.
     const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3);
     const at::Tensor bias =
         mask.defined() ? at::zeros({B, 1, 1, T}, q.options())
@@ -98,8 +101,8 @@ at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& 
                        : at::empty({1, 1, 1}, q.options());  // ignored: beta 0
     const at::Tensor scores = at::baddbmm(bias, q.reshape({B * NH, T, D}), k.reshape({B * NH, T, D}).transpose(1, 2),
                                           /*beta=*/mask.defined() ? 1.0 : 0.0, /*alpha=*/1.0 / std::sqrt(double(D)));
-    const at::Tensor probs = hashed_dropout(at::softmax(scores, -1, at::kFloat), dropout_p, /*train=*/true);
-    return at::bmm(probs.to(q.scalar_type()), v.reshape({B * NH, T, D})).view({B, NH, T, D});
+    const at::Tensor probs = hashed_dropout(at::softmax(scores, -1), dropout_p, /*train=*/true);
+    return at::bmm(probs, v.reshape({B * NH, T, D})).view({B, NH, T, D});
   }
   // softmax(q k^T / sqrt(D) + mask) v, fused (flash / memory-efficient kernels where the device has them).
   const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional(mask) : std::nullopt;
