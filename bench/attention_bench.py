@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Attention on CPU: ATen's fused scaled_dot_product_attention against batched matmuls around an fp32 softmax, in
-fp32 and bf16, forward and forward + backward, at MiniLM's shapes. Why CPU bf16 takes the unfused path
-(docs/precision.md); LibTorch runs the same ATen kernels.
+"""Attention on CPU: ATen's fused scaled_dot_product_attention against unfused forms, in fp32 and bf16, forward and
+forward + backward, at MiniLM's shapes: batched matmuls around an fp32 softmax (the earlier training path), and
+what BertSelfAttentionImpl::attend runs for CPU training now (scale and additive mask inside one baddbmm, the
+softmax in the compute dtype). Why CPU training takes the unfused path (docs/precision.md); LibTorch runs the
+same ATen kernels.
 
   python3 bench/attention_bench.py [--batch 32 --length 68 --heads 12 --head-dim 32 --threads 2]
 """
@@ -19,6 +21,13 @@ def matmuls(q, k, v, mask):
     scores = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
     probs = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
     return probs.to(q.dtype) @ v
+
+
+def baddbmm_softmax(q, k, v, mask):
+    b, h, t, d = q.shape
+    bias = torch.zeros(b, 1, 1, t, dtype=q.dtype).masked_fill(~mask, float("-inf")).expand(b, h, 1, t).reshape(b * h, 1, t)
+    scores = torch.baddbmm(bias, q.reshape(b * h, t, d), k.reshape(b * h, t, d).transpose(1, 2), alpha=d ** -0.5)
+    return torch.bmm(torch.softmax(scores, -1), v.reshape(b * h, t, d)).view(b, h, t, d)
 
 
 def timed(f, dtype, args, backward):
@@ -53,7 +62,8 @@ def main():
           f"torch {torch.__version__}; median ms\n")
     print("| attention | dtype | fwd + bwd (ms) | fwd (ms) |")
     print("|---|---|---:|---:|")
-    for name, f in (("SDPA (fused)", sdpa), ("matmuls + fp32 softmax", matmuls)):
+    for name, f in (("SDPA (fused)", sdpa), ("matmuls + fp32 softmax", matmuls),
+                    ("baddbmm (scale, mask) + softmax in the dtype", baddbmm_softmax)):
         for dtype in (torch.float32, torch.bfloat16):
             print(f"| {name} | {str(dtype).removeprefix('torch.')} | {timed(f, dtype, args, True):.1f} | "
                   f"{timed(f, dtype, args, False):.1f} |")

@@ -84,14 +84,14 @@ at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& 
   const double dropout_p = is_training() ? attention_dropout : 0.0;
   const bool backward = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   if (q.is_cpu() && (dropout_p > 0 || (backward && q.scalar_type() == at::kBFloat16))) {
-    // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than two bf16
-    // batched matmuls around an fp32 softmax (bench/attention_bench.py); with dropout it falls back to this
-    // unfused form anyway, drawing its mask with the slow Bernoulli sampler. Inference keeps the fused kernel.
+    // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than this unfused
+    // form (bench/attention_bench.py); with dropout it falls back to an unfused form anyway, drawing its mask with
+    // the slow Bernoulli sampler. Inference keeps the fused kernel.
     // The scaling and the padding mask (an additive -inf) ride in the first product (baddbmm's alpha and beta
     // input), so the scores are written once. The softmax reads them in the compute dtype and keeps its max and
     // sum in fp32 (ATen's CPU kernel accumulates bf16 in float), as a fused bf16 attention kernel does; casting the
-    // (B, NH, T, T) scores up and the probabilities back down cost four passes over them, a sixth of an
-    // RTE-length bf16 step.
+    // (B, NH, T, T) scores up and the probabilities back down cost four passes over them (8% of a bf16 training
+    // step at lengths 40-100).
     const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3);
     const at::Tensor bias =
         mask.defined() ? at::zeros({B, 1, 1, T}, q.options())

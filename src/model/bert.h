@@ -226,7 +226,8 @@ class BertModelImpl : public torch::nn::Module {
   void set_dropout(double p);
 
   // Moves the model to compute.device and computes in its precision from then on. bf16 stores every frozen
-  // Linear weight and bias (requires_grad false) in bf16 once, so call it after the trainable tensors are marked.
+  // Linear weight and bias (requires_grad false) in bf16 once, and frozen query/key/value are fused
+  // (BertSelfAttentionImpl::fuse_projections), so call it after the trainable tensors are marked.
   void set_compute(const Compute& compute);
   const Compute& compute() const { return compute_; }
 
