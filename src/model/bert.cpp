@@ -146,8 +146,7 @@ bool BertSelfAttentionImpl::fused_applies(const TaskRouting& tasks) const {
     const at::Tensor& b = (*linear)->bias;
     // Still views of the fused tensors (a later to(), set_data or load would have replaced them), frozen, plain.
     const bool views = w.is_alias_of(fused_weight_) && w.storage_offset() == fused_weight_.storage_offset() + k * H * H &&
-                       b.is_alias_of(fused_bias_) && b.storage_offset() == fused_bias_.storage_offset() + k * H &&
-                       w.scalar_type() == fused_weight_.scalar_type() && b.scalar_type() == fused_bias_.scalar_type();
+                       b.is_alias_of(fused_bias_) && b.storage_offset() == fused_bias_.storage_offset() + k * H;
     if (!views || w.requires_grad() || b.requires_grad() || tasks.routes(w) || tasks.routes(b)) return false;
     ++k;
   }
