@@ -13,6 +13,7 @@
 #include <random>
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/profiler_kineto.h>
@@ -90,7 +91,16 @@ int main(int argc, char** argv) {
     } else {
       model.train();
       optimizer->zero_grad();
-      at::cross_entropy_loss(model.forward(input), labels).backward();
+      at::Tensor loss;
+      {
+        RECORD_USER_SCOPE("phase: forward");
+        loss = at::cross_entropy_loss(model.forward(input), labels);
+      }
+      {
+        RECORD_USER_SCOPE("phase: backward");
+        loss.backward();
+      }
+      RECORD_USER_SCOPE("phase: optimizer");
       optimizer->step();
       model.classifier->bias.sum().item<double>();
     }

@@ -15,7 +15,12 @@ def main():
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     with open(args.trace) as f:
-        events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "cpu_op"]
+        all_events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
+    events = [e for e in all_events if e.get("cat") == "cpu_op"]
+    phases = collections.Counter()  # encoder_bench's RECORD_USER_SCOPE("phase: ...") spans
+    for e in all_events:
+        if e.get("cat") == "user_annotation" and e["name"].startswith("phase: "):
+            phases[e["name"][len("phase: "):]] += e["dur"]
     self_us, total_us, calls = collections.Counter(), collections.Counter(), collections.Counter()
     by_thread = collections.defaultdict(list)
     for e in events:
@@ -34,6 +39,8 @@ def main():
             stack.append((e["ts"] + e["dur"], e["name"]))
     wall = sum(v for v in self_us.values())
     print(f"self time over all ops: {wall / 1e3:.1f} ms")
+    if phases:
+        print("phases (wall ms): " + ", ".join(f"{name} {us / 1e3:.1f}" for name, us in phases.items()))
     print("| op | self ms | self % | total ms | calls |\n|---|---:|---:|---:|---:|")
     for name, us in self_us.most_common(args.top):
         print(f"| {name} | {us / 1e3:.1f} | {100 * us / wall:.1f} | {total_us[name] / 1e3:.1f} | {calls[name]} |")

@@ -1,5 +1,7 @@
 #include "model/bert.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -7,7 +9,9 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/utils.h>
 
+#include "model/collate.h"
 #include "model/dropout.h"
+#include "model/row_gather.h"
 
 namespace adapterbias {
 
@@ -72,11 +76,11 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
 }
 
 at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const ForwardContext& context) {
-  const auto [q, k, v] = project_all(hidden, context.tasks);
-  if (context.packed) return packed_attention(q, k, v, *context.packed);
+  const Projections qkv = project_all(hidden, context.tasks);
+  if (context.packed) return packed_attention(qkv, *context.packed, context.gathers);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), D = H / num_heads_;
   auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };  // (B, NH, T, D)
-  return attend(heads(q), heads(k), heads(v), context.mask).transpose(1, 2).reshape({B, T, H});
+  return attend(heads(qkv.q), heads(qkv.k), heads(qkv.v), context.mask).transpose(1, 2).reshape({B, T, H});
 }
 
 at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -109,31 +113,27 @@ at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& 
   return at::scaled_dot_product_attention(q, k, v, attn_mask, dropout_p);  // (B, NH, T, D)
 }
 
-at::Tensor BertSelfAttentionImpl::packed_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                                   const PackedSequences& packed) {
-  const int64_t N = q.size(0), H = q.size(1), D = H / num_heads_;
-  const double dropout_p = is_training() ? attention_dropout : 0.0;
-  if (q.is_cuda() && q.scalar_type() != at::kFloat) {
+at::Tensor BertSelfAttentionImpl::packed_attention(const Projections& qkv, const PackedSequences& packed,
+                                                   const AttentionGathers& gathers) {
+  const int64_t N = qkv.q.size(0), H = qkv.q.size(1), D = H / num_heads_;
+  if (!gathers.defined()) {
     // Varlen flash attention straight on the packed rows (CUDA, half precision). A private ATen op: the torch
-    // version is pinned, and fp32 or a CPU tensor takes the grid path below.
+    // version is pinned.
+    const double dropout_p = is_training() ? attention_dropout : 0.0;
     auto rows = [&](const at::Tensor& x) { return x.view({N, num_heads_, D}); };
-    const auto out = at::_flash_attention_forward(rows(q), rows(k), rows(v), packed.cu_seqlens, packed.cu_seqlens,
-                                                  packed.max_length, packed.max_length, dropout_p,
+    const auto out = at::_flash_attention_forward(rows(qkv.q), rows(qkv.k), rows(qkv.v), packed.cu_seqlens,
+                                                  packed.cu_seqlens, packed.max_length, packed.max_length, dropout_p,
                                                   /*is_causal=*/false, /*return_debug_mask=*/false);
     return std::get<0>(out).reshape({N, H});
   }
   // Otherwise attention alone runs on the (B, max_length) grid with a padding mask; every other op of the layer
-  // stays on the N real rows.
+  // stays on the packed rows.
   const int64_t B = packed.first_token.size(0), T = packed.max_length;
-  if (B * T == N) {  // every sequence is max_length long: the rows already are the grid
-    auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };
-    return attend(heads(q), heads(k), heads(v), at::Tensor()).transpose(1, 2).reshape({N, H});
-  }
-  auto grid_heads = [&](const at::Tensor& x) {  // (N, H) -> (B, NH, T, D), zeros on padding cells
-    return at::zeros({B * T, H}, x.options()).index_copy(0, packed.grid_index, x).view({B, T, num_heads_, D}).transpose(1, 2);
-  };
-  const at::Tensor out = attend(grid_heads(q), grid_heads(k), grid_heads(v), packed.grid_mask);
-  return out.transpose(1, 2).reshape({B * T, H}).index_select(0, packed.grid_index);  // (N, H)
+  const at::Tensor fused = qkv.fused.defined() ? qkv.fused : at::cat({qkv.q, qkv.k, qkv.v}, -1);  // (N, 3H)
+  const at::Tensor grid = gather_rows(fused.view({-1, D}), gathers.grid_from_fused, gathers.fused_from_grid);
+  const auto parts = grid.view({3, B, num_heads_, T, D}).unbind(0);
+  const at::Tensor out = attend(parts[0], parts[1], parts[2], packed.grid_mask);  // (B, NH, T, D)
+  return gather_rows(out.contiguous().view({-1, D}), gathers.rows_from_grid, gathers.grid_from_rows).view({N, H});
 }
 
 bool BertSelfAttentionImpl::fused_applies(const TaskRouting& tasks) const {
@@ -153,13 +153,14 @@ bool BertSelfAttentionImpl::fused_applies(const TaskRouting& tasks) const {
   return true;
 }
 
-std::array<at::Tensor, 3> BertSelfAttentionImpl::project_all(const at::Tensor& hidden, const TaskRouting& tasks) {
+BertSelfAttentionImpl::Projections BertSelfAttentionImpl::project_all(const at::Tensor& hidden,
+                                                                     const TaskRouting& tasks) {
   if (!fused_applies(tasks))
     return {project(query, query_adapters_, hidden, tasks), project(key, key_adapters_, hidden, tasks),
-            project(value, value_adapters_, hidden, tasks)};
+            project(value, value_adapters_, hidden, tasks), at::Tensor()};
   const int64_t H = fused_weight_.size(1);
   const at::Tensor qkv = at::linear(hidden, fused_weight_, fused_bias_);  // (..., 3H)
-  return {qkv.narrow(-1, 0, H), qkv.narrow(-1, H, H), qkv.narrow(-1, 2 * H, H)};
+  return {qkv.narrow(-1, 0, H), qkv.narrow(-1, H, H), qkv.narrow(-1, 2 * H, H), qkv};
 }
 
 void BertSelfAttentionImpl::fuse_projections() {
@@ -315,11 +316,68 @@ BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) :
   if (add_pooling_layer) pooler = register_module("pooler", BertPooler(config));
 }
 
-EncoderOutput BertModelImpl::forward(const EncoderInput& input) {
+namespace {
+
+// CPU bf16 matrix products run through oneDNN, which builds a kernel for every new shape and caches it: 1-2 ms
+// each, about a dozen per training step, a third of a step on short sentences. Packed batches therefore run with
+// their row count rounded up to a step of 1/16 of its power of two (at most 6% more rows, 3% on average), so that
+// batches of similar sizes reuse the kernels.
+int64_t bucketed_rows(int64_t rows) {
+  const int64_t step = std::max<int64_t>(16, static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(rows))) / 16);
+  return (rows + step - 1) / step * step;
+}
+
+// The attention grid's length for CPU bf16: a multiple of 32, the bf16 vector width, where ATen's softmax and its
+// backward run 3-13x faster per element than at other lengths (the tail of each row otherwise takes a scalar
+// loop; measured at lengths 8-128 in docs/precision.md), which more than pays for the masked columns. It also
+// keeps the attention products to a few shapes.
+int64_t bucketed_grid_length(int64_t length) { return (length + 31) / 32 * 32; }
+
+AttentionGathers attention_gathers(const PackedSequences& packed, int64_t num_heads) {
+  const int64_t B = packed.first_token.size(0), T = packed.max_length, N = packed.grid_index.size(0);
+  const int64_t rows = packed.position_ids.size(0), NH = num_heads;
+  TORCH_CHECK((rows > N) == (B * T > N), "attention_gathers: filler rows without a padding cell, or the reverse");
+  const auto options = packed.grid_index.options();
+  // The spare row (the first filler) and the spare cell (the shortest sequence's last column, padding).
+  const int64_t spare_row = N;
+  const at::Tensor spare_cell = packed.cu_seqlens.diff().argmin() * T + (T - 1);
+  const at::Tensor cell_rows = at::full({B * T}, spare_row, options).index_copy(0, packed.grid_index, at::arange(N, options));
+  const at::Tensor row_cells = at::cat({packed.grid_index, spare_cell.expand({rows - N})});  // b * T + t
+  const at::Tensor b = row_cells.div(T, "floor").view({rows, 1, 1}), t = row_cells.remainder(T).view({rows, 1, 1});
+  const at::Tensor heads = at::arange(NH, options), parts = at::arange(3, options);
+  AttentionGathers out;
+  out.grid_from_fused = ((cell_rows.view({1, B, 1, T}) * 3 + parts.view({3, 1, 1, 1})) * NH + heads.view({1, 1, NH, 1}))
+                            .reshape({-1});
+  out.fused_from_grid = (((parts.view({1, 3, 1}) * B + b) * NH + heads.view({1, 1, NH})) * T + t).reshape({-1});
+  out.rows_from_grid = ((b.view({rows, 1}) * NH + heads.view({1, NH})) * T + t.view({rows, 1})).reshape({-1});
+  out.grid_from_rows = (cell_rows.view({B, 1, T}) * NH + heads.view({1, NH, 1})).reshape({-1});
+  return out;
+}
+
+}  // namespace
+
+EncoderOutput BertModelImpl::forward(const EncoderInput& batch) {
   const AutocastScope autocast(compute_);
+  const int64_t real_rows = batch.is_packed() ? batch.input_ids.size(0) : 0;
+  const bool grid_attention = batch.is_packed() && !(compute_.device.is_cuda() && compute_.bf16());
+  int64_t fillers = 0;
+  EncoderInput input = batch;
+  if (grid_attention) {
+    // The layout AttentionGathers wants (a filler row if the grid has padding, a padding cell if there are
+    // filler rows), bucketed for CPU bf16.
+    const bool bucketed = compute_.device.is_cpu() && compute_.bf16();
+    const int64_t B = batch.packed.first_token.size(0), T = batch.packed.max_length;
+    int64_t grid_length = bucketed ? bucketed_grid_length(T) : T;
+    int64_t rows = real_rows + (B * grid_length > real_rows ? 1 : 0);
+    if (bucketed) rows = bucketed_rows(rows);
+    if (rows > real_rows && B * grid_length == real_rows) grid_length = bucketed ? bucketed_grid_length(T + 1) : T + 1;
+    fillers = rows - real_rows;
+    input = widen_packed(batch, fillers, grid_length);
+  }
   ForwardContext context;
   if (input.is_packed()) {
     context.packed = &input.packed;
+    if (grid_attention) context.gathers = attention_gathers(input.packed, config_.num_attention_heads);
   } else if (input.attention_mask.defined() && input.has_padding) {
     // (B, 1, 1, T) true where a query may attend; left undefined without padding so the fused kernels skip it.
     context.mask = input.attention_mask.to(at::kBool).view({input.input_ids.size(0), 1, 1, input.input_ids.size(1)});
@@ -334,14 +392,16 @@ EncoderOutput BertModelImpl::forward(const EncoderInput& input) {
     const bool one_task = rows.numel() == 1;
     const at::Tensor per_token =
         one_task            ? rows.squeeze(0)
-        : input.is_packed() ? at::repeat_interleave(rows, input.packed.cu_seqlens.diff().to(at::kLong), 0,
-                                                    input.input_ids.size(0))
+        : input.is_packed() ? at::cat({at::repeat_interleave(rows, input.packed.cu_seqlens.diff().to(at::kLong), 0,
+                                                              real_rows),
+                                       at::zeros({fillers}, rows.options())})
                             : rows.view({-1, 1});
     context.tasks = TaskRouting(input.task_stacks.get(), per_token);
     row_tasks = TaskRouting(input.task_stacks.get(), one_task ? rows.squeeze(0) : rows);
   }
   EncoderOutput out;
   out.last_hidden_state = encoder(embeddings(input, context.tasks), context);
+  if (fillers > 0) out.last_hidden_state = out.last_hidden_state.narrow(0, 0, real_rows);
   if (pooler) {
     const at::Tensor& hidden = out.last_hidden_state;
     out.pooler_output = pooler(input.is_packed() ? hidden.index_select(0, input.packed.first_token) : hidden.select(1, 0),

@@ -36,7 +36,7 @@ struct PackedSequences {
   at::Tensor first_token;   // (B) int64: the row of each sequence's first token ([CLS] / <s>), for the pooler
   at::Tensor grid_index;    // (N) int64: each token's cell b * max_length + t in the (B, max_length) grid
   at::Tensor grid_mask;     // (B, 1, 1, max_length) bool, true on real tokens: attention on that grid (CPU)
-  int64_t max_length = 0;   // the longest sequence
+  int64_t max_length = 0;   // the grid's length: the longest sequence (widen_packed: or more)
 
   bool defined() const { return cu_seqlens.defined(); }
 };
@@ -62,11 +62,28 @@ struct EncoderOutput {
   at::Tensor pooler_output;      // (B, H); undefined when the model has no pooler
 };
 
+// How attention moves the packed rows (N real ones, then any filler rows) into its (B, NH, T, D) grid and back:
+// one gather_rows each way, whose backward is the gather the other way (model/row_gather.h). Built once per
+// forward from the packed layout, on its device, wherever attention runs on the grid (every path but varlen
+// flash attention). The grid's padding cells read the first filler row, and filler rows read one padding cell;
+// both have zero gradients (a padding key has probability 0, a padding query's output is never read, a filler
+// row reaches nothing), which is what lets each backward be a gather. So a layout with padding cells has a
+// filler row and one with filler rows has a padding cell (BertModelImpl::forward sees to it).
+struct AttentionGathers {
+  at::Tensor grid_from_fused;  // (3 B NH T): each q | k | v cell's row of a (rows 3 NH, D) view of fused q|k|v
+  at::Tensor fused_from_grid;  // (rows 3 NH): the inverse
+  at::Tensor rows_from_grid;   // (rows NH): each (row, head)'s cell of the (B NH T, D) context grid
+  at::Tensor grid_from_rows;   // (B NH T): the inverse
+
+  bool defined() const { return rows_from_grid.defined(); }
+};
+
 // What every layer needs to know of the batch, built once per forward: how attention keeps sequences apart (a
 // padding mask, or the packed layout) and which task each token belongs to.
 struct ForwardContext {
   at::Tensor mask;                          // padded: (B, 1, 1, T) bool; undefined when nothing is padding
   const PackedSequences* packed = nullptr;  // packed form
+  AttentionGathers gathers;                 // packed, off varlen flash attention
   TaskRouting tasks;                        // per token: padded (B, 1), packed (N)
 };
 
@@ -121,18 +138,22 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   double attention_dropout;  // on the attention probabilities, in training only
 
  private:
+  struct Projections {
+    at::Tensor q, k, v;  // (..., H) each
+    at::Tensor fused;    // (..., 3H) when one product made all three (q, k and v are then its views)
+  };
   // q, k and v of `hidden`: one product with the fused weight where that applies, else each projection and its
   // adapters.
-  std::array<at::Tensor, 3> project_all(const at::Tensor& hidden, const TaskRouting& tasks);
+  Projections project_all(const at::Tensor& hidden, const TaskRouting& tasks);
   bool fused_applies(const TaskRouting& tasks) const;
   // A projection followed by its adapters: adapters(x, linear(x)).
   at::Tensor project(torch::nn::Linear& linear, const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
                      const at::Tensor& x, const TaskRouting& tasks);
   // softmax(q k^T / sqrt(D) + mask) v with dropout in training: (B, NH, T, D) each, mask (B, 1, 1, T) or undefined.
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
-  // softmax(q k^T / sqrt(D)) v per packed sequence: q, k, v (N, H) -> (N, H).
-  at::Tensor packed_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                              const PackedSequences& packed);
+  // softmax(q k^T / sqrt(D)) v per packed sequence: q, k, v (N, H) -> (N, H). Varlen flash attention when
+  // `gathers` is undefined, else attend() on the grid.
+  at::Tensor packed_attention(const Projections& qkv, const PackedSequences& packed, const AttentionGathers& gathers);
   std::vector<std::shared_ptr<LinearAdapter>>& adapter_list(const std::string& projection);
   torch::nn::Linear& projection_module(const std::string& projection);
 

@@ -79,4 +79,28 @@ EncoderInput collate(const std::vector<const Encoding*>& batch, int64_t pad_toke
   return layout == BatchLayout::packed ? collate_packed(batch) : collate(batch, pad_token_id);
 }
 
+EncoderInput widen_packed(const EncoderInput& input, int64_t filler_rows, int64_t grid_length) {
+  TORCH_CHECK(input.is_packed() && filler_rows >= 0 && grid_length >= input.packed.max_length,
+              "widen_packed: a packed input, filler_rows >= 0 and grid_length >= max_length");
+  EncoderInput out = input;
+  PackedSequences& packed = out.packed;
+  const int64_t T = input.packed.max_length;
+  if (grid_length > T) {
+    // Cell b * T + t moves to b * grid_length + t.
+    auto widen = [&](const at::Tensor& cells) { return cells + cells.div(T, "floor") * (grid_length - T); };
+    packed.grid_index = widen(input.packed.grid_index);
+    const int64_t B = input.packed.first_token.size(0);
+    packed.grid_mask = at::zeros({B, 1, 1, grid_length}, input.packed.grid_mask.options());
+    packed.grid_mask.narrow(3, 0, T).copy_(input.packed.grid_mask);
+    packed.max_length = grid_length;
+  }
+  if (filler_rows > 0) {
+    auto extend = [&](const at::Tensor& t) { return at::cat({t, at::zeros({filler_rows}, t.options())}); };
+    out.input_ids = extend(input.input_ids);
+    if (input.token_type_ids.defined()) out.token_type_ids = extend(input.token_type_ids);
+    packed.position_ids = extend(input.packed.position_ids);
+  }
+  return out;
+}
+
 }  // namespace adapterbias

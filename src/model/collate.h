@@ -14,4 +14,10 @@ EncoderInput collate(const std::vector<const Encoding*>& batch, int64_t pad_toke
 EncoderInput collate_packed(const std::vector<const Encoding*>& batch);
 EncoderInput collate(const std::vector<const Encoding*>& batch, int64_t pad_token_id, BatchLayout layout);
 
+// A packed `input` with `filler_rows` rows appended (token 0 at position 0; no real row attends to them, so their
+// values reach nothing and their gradients are zero) and its attention grid widened to `grid_length` >=
+// max_length columns, the new ones masked. BertModelImpl::forward lays batches out so (for kernels that are
+// faster on a few shapes, and for AttentionGathers) and drops the filler rows from its output.
+EncoderInput widen_packed(const EncoderInput& input, int64_t filler_rows, int64_t grid_length);
+
 }  // namespace adapterbias

@@ -118,6 +118,41 @@ TEST_P(PackedModel, GradientsEqualPadded) {
     EXPECT_LT((padded[i] - packed[i]).abs().max().item<double>(), 1e-5) << "parameter " << i;
 }
 
+// Filler rows and a wider attention grid (what the CPU bf16 forward runs, for oneDNN's and the softmax's sake)
+// change nothing on the real rows, forward or backward, in fp32 to 1e-5.
+TEST_P(PackedModel, FillerRowsAndAWiderGridChangeNothing) {
+  torch::manual_seed(5);
+  BertModel model(tiny_config(GetParam()));
+  model->train();
+  model->set_dropout(0.0);
+  const auto rows = mixed_rows();
+  const EncoderInput plain = collate_packed(pointers(rows));
+  const EncoderInput widened = widen_packed(plain, /*filler_rows=*/5, /*grid_length=*/12);
+  ASSERT_EQ(widened.input_ids.size(0), 20);
+  ASSERT_EQ(widened.packed.grid_mask.sizes(), (std::vector<int64_t>{4, 1, 1, 12}));
+  EXPECT_EQ(widened.packed.grid_mask.sum().item<int64_t>(), 15);
+  EXPECT_EQ(widened.packed.grid_index[6].item<int64_t>(), 1 * 12 + 1);  // row 1, token 1
+  struct Result {
+    at::Tensor hidden, pooled;
+    std::vector<at::Tensor> grads;
+  };
+  auto run = [&](const EncoderInput& input) {
+    for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+    const EncoderOutput out = model->forward(input);
+    const at::Tensor real = out.last_hidden_state.narrow(0, 0, 15);
+    (out.pooler_output.pow(2).sum() + real.sin().sum()).backward();
+    Result r{real.detach(), out.pooler_output.detach(), {}};
+    for (auto& p : model->parameters()) r.grads.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+    return r;
+  };
+  const Result want = run(plain), got = run(widened);
+  EXPECT_LT((want.hidden - got.hidden).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((want.pooled - got.pooled).abs().max().item<double>(), 1e-5);
+  ASSERT_EQ(want.grads.size(), got.grads.size());
+  for (size_t i = 0; i < want.grads.size(); ++i)
+    EXPECT_LT((want.grads[i] - got.grads[i]).abs().max().item<double>(), 1e-5) << "parameter " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(BertAndRoberta, PackedModel, ::testing::Bool());
 
 // On a CUDA machine (bench/gpu.sh): packed fp32 on the grid path equals the CPU; packed bf16 through varlen flash
