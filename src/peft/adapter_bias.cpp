@@ -40,7 +40,7 @@ at::Tensor AdapterBiasShift::forward(const at::Tensor& h, const at::Tensor& ffn_
   // mixed, each token's own v and L_alpha.
   const at::Tensor a = tasks.linear(h, alpha);  // (B, T, 1)
   if (recorder) *recorder = {a.detach().squeeze(-1), ffn_out.detach().norm(2, -1)};
-  return ffn_out + a * tasks.select(v);
+  return at::addcmul(ffn_out, a, tasks.select(v));
 }
 
 std::shared_ptr<AdapterBiasShift> AdapterBias::shift_of(BertLayer& layer) {

@@ -69,7 +69,7 @@ at::Tensor AdapterBiasL0Shift::forward(const at::Tensor& h, const at::Tensor& ff
   const at::Tensor gated_w = alpha->weight * l0::gate(alpha_weight_log_alpha, is_training());
   const at::Tensor a = at::linear(h, gated_w, alpha->bias);  // (B, T, 1)
   if (recorder) *recorder = {a.detach().squeeze(-1), ffn_out.detach().norm(2, -1)};
-  return ffn_out + a * gated_v;
+  return at::addcmul(ffn_out, a, gated_v);
 }
 
 at::Tensor AdapterBiasL0Shift::eval_v() const {
