@@ -329,10 +329,21 @@ int64_t bucketed_rows(int64_t rows) {
 }
 
 // The attention grid's length for CPU bf16: a multiple of 32, the bf16 vector width, where ATen's softmax and its
-// backward run 3-13x faster per element than at other lengths (the tail of each row otherwise takes a scalar
-// loop; measured at lengths 8-128 in docs/precision.md), which more than pays for the masked columns. It also
-// keeps the attention products to a few shapes.
+// backward run several times faster per element than at other lengths (each row's tail otherwise takes a slower
+// loop; bench/softmax_bench.py), which more than pays for the masked columns. It also keeps the attention
+// products to a few shapes.
 int64_t bucketed_grid_length(int64_t length) { return (length + 31) / 32 * 32; }
+
+// A packed batch laid out for attention on the grid: a filler row when the grid has padding and a padding cell
+// when there are filler rows (what AttentionGathers needs), bucketed for CPU bf16.
+EncoderInput grid_layout(const EncoderInput& batch, bool bucketed) {
+  const int64_t N = batch.input_ids.size(0), B = batch.packed.first_token.size(0), T = batch.packed.max_length;
+  int64_t grid_length = bucketed ? bucketed_grid_length(T) : T;
+  int64_t rows = N + (B * grid_length > N ? 1 : 0);
+  if (bucketed) rows = bucketed_rows(rows);
+  if (rows > N && B * grid_length == N) grid_length = bucketed ? bucketed_grid_length(T + 1) : T + 1;
+  return widen_packed(batch, rows - N, grid_length);
+}
 
 AttentionGathers attention_gathers(const PackedSequences& packed, int64_t num_heads) {
   const int64_t B = packed.first_token.size(0), T = packed.max_length, N = packed.grid_index.size(0);
@@ -361,20 +372,8 @@ EncoderOutput BertModelImpl::forward(const EncoderInput& batch) {
   const AutocastScope autocast(compute_);
   const int64_t real_rows = batch.is_packed() ? batch.input_ids.size(0) : 0;
   const bool grid_attention = batch.is_packed() && !(compute_.device.is_cuda() && compute_.bf16());
-  int64_t fillers = 0;
-  EncoderInput input = batch;
-  if (grid_attention) {
-    // The layout AttentionGathers wants (a filler row if the grid has padding, a padding cell if there are
-    // filler rows), bucketed for CPU bf16.
-    const bool bucketed = compute_.device.is_cpu() && compute_.bf16();
-    const int64_t B = batch.packed.first_token.size(0), T = batch.packed.max_length;
-    int64_t grid_length = bucketed ? bucketed_grid_length(T) : T;
-    int64_t rows = real_rows + (B * grid_length > real_rows ? 1 : 0);
-    if (bucketed) rows = bucketed_rows(rows);
-    if (rows > real_rows && B * grid_length == real_rows) grid_length = bucketed ? bucketed_grid_length(T + 1) : T + 1;
-    fillers = rows - real_rows;
-    input = widen_packed(batch, fillers, grid_length);
-  }
+  const EncoderInput input = grid_attention ? grid_layout(batch, compute_.device.is_cpu() && compute_.bf16()) : batch;
+  const int64_t fillers = input.is_packed() ? input.input_ids.size(0) - real_rows : 0;
   ForwardContext context;
   if (input.is_packed()) {
     context.packed = &input.packed;
