@@ -129,6 +129,10 @@ at::Tensor BertSelfAttentionImpl::packed_attention(const Projections& qkv, const
   // Otherwise attention alone runs on the (B, max_length) grid with a padding mask; every other op of the layer
   // stays on the packed rows.
   const int64_t B = packed.first_token.size(0), T = packed.max_length;
+  if (N == B * T && packed.grid_index.size(0) == N) {  // every row real, every sequence T long: the rows are the grid
+    auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };
+    return attend(heads(qkv.q), heads(qkv.k), heads(qkv.v), at::Tensor()).transpose(1, 2).reshape({N, H});
+  }
   const at::Tensor fused = qkv.fused.defined() ? qkv.fused : at::cat({qkv.q, qkv.k, qkv.v}, -1);  // (N, 3H)
   const at::Tensor grid = gather_rows(fused.view({-1, D}), gathers.grid_from_fused, gathers.fused_from_grid);
   const auto parts = grid.view({3, B, num_heads_, T, D}).unbind(0);
