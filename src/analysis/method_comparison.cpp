@@ -36,18 +36,55 @@ MethodResult aggregate_runs(const std::string& method, double lr, const std::vec
   return row;
 }
 
+MethodResult summarize_tasks(const std::vector<MethodResult>& rows) {
+  MethodResult out;
+  if (rows.empty()) return out;
+  out.method = rows.front().method;
+  out.metric = "mean score";
+  size_t seeds = rows.front().scores.size();
+  for (const auto& r : rows) seeds = std::min(seeds, r.scores.size());
+  out.scores.assign(seeds, 0.0);
+  const double n = static_cast<double>(rows.size());
+  for (const auto& r : rows) {
+    out.trainable = std::max(out.trainable, r.trainable);
+    out.backbone = r.backbone;
+    out.adapter_bytes = std::max(out.adapter_bytes, r.adapter_bytes);
+    if (r.nonzero >= 0) out.nonzero = std::max(out.nonzero, r.nonzero);
+    for (size_t k = 0; k < seeds; ++k) out.scores[k] += r.scores[k] / n;
+    out.mean += r.mean / n;
+    out.seconds += r.seconds;
+    out.tokens_per_s += r.tokens_per_s / n;
+    out.max_rss_mb = std::max(out.max_rss_mb, r.max_rss_mb);
+  }
+  const double k = static_cast<double>(seeds);
+  double seed_mean = 0.0;
+  for (const double v : out.scores) seed_mean += v / k;
+  for (const double v : out.scores) out.std += k > 1 ? (v - seed_mean) * (v - seed_mean) / (k - 1) : 0.0;
+  out.std = std::sqrt(out.std);
+  return out;
+}
+
 std::string comparison_markdown(const std::vector<MethodResult>& rows, const ComparisonSetup& setup) {
   std::string md = fmt::format("# {} on {}: {} seed(s), {} epoch(s)\n\n", setup.model, setup.task, setup.seeds, setup.epochs);
   const bool any_nonzero = std::any_of(rows.begin(), rows.end(), [](const MethodResult& r) { return r.nonzero >= 0; });
-  md += fmt::format("| method | lr | trainable params | % of backbone |{} adapter bytes | dev {} (mean ± std) | train s | "
-                    "tokens/s | peak RSS MB |\n|---|---:|---:|---:|{}---:|---:|---:|---:|---:|\n",
-                    any_nonzero ? " non-zero after training |" : "", rows.empty() ? "" : rows.front().metric,
-                    any_nonzero ? "---:|" : "");
+  const bool any_grid = std::any_of(rows.begin(), rows.end(), [](const MethodResult& r) { return !r.lr_grid.empty(); });
+  md += fmt::format("| method | lr |{} trainable params | % of backbone |{} adapter bytes | dev {} (mean ± std) | "
+                    "train s | tokens/s | peak RSS MB |\n|---|---:|{}---:|---:|{}---:|---:|---:|---:|---:|\n",
+                    any_grid ? " lr grid (dev, first seed) |" : "", any_nonzero ? " non-zero after training |" : "",
+                    rows.empty() ? "" : rows.front().metric, any_grid ? "---|" : "", any_nonzero ? "---:|" : "");
   for (const auto& r : rows) {
     const std::string nonzero = !any_nonzero ? "" : r.nonzero >= 0 ? fmt::format(" {} |", r.nonzero) : " |";
-    md += fmt::format("| {} | {:g} | {} | {:.4f} |{} {} | {:.4f} ± {:.4f} | {:.2f} | {:.0f} | {:.0f} |\n", r.method, r.lr,
-                      r.trainable, r.share(), nonzero, r.adapter_bytes, r.mean, r.std, r.seconds, r.tokens_per_s,
-                      r.max_rss_mb);
+    std::string grid;
+    if (any_grid) {
+      for (const auto& [value, dev] : r.lr_grid) grid += fmt::format("{}{:g}: {:.4f}", grid.empty() ? "" : ", ", value, dev);
+      grid = " " + grid + " |";
+    }
+    const std::string partial = static_cast<int64_t>(r.scores.size()) < setup.seeds
+                                    ? fmt::format(" ({} of {} seeds)", r.scores.size(), setup.seeds)
+                                    : "";
+    md += fmt::format("| {} | {} |{} {} | {:.4f} |{} {} | {:.4f} ± {:.4f}{} | {:.2f} | {:.0f} | {:.0f} |\n", r.method,
+                      r.lr > 0 ? fmt::format("{:g}", r.lr) : "per task", grid, r.trainable, r.share(), nonzero,
+                      r.adapter_bytes, r.mean, r.std, partial, r.seconds, r.tokens_per_s, r.max_rss_mb);
   }
   return md;
 }
@@ -60,6 +97,7 @@ std::string comparison_svg(const std::vector<MethodResult>& rows, const Comparis
     xmin = std::min(xmin, x), xmax = std::max(xmax, x);
     ymin = std::min(ymin, r.mean - r.std), ymax = std::max(ymax, r.mean + r.std);
   }
+  if (rows.empty()) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
   xmin = std::floor(xmin), xmax = std::max(std::ceil(xmax), xmin + 1);
   if (!(ymax > ymin)) ymin -= 0.05, ymax += 0.05;
   const double pad = 0.1 * (ymax - ymin);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@ struct MethodResult {
   std::string metric;
   std::vector<double> scores;
   double mean = 0.0, std = 0.0, seconds = 0.0, tokens_per_s = 0.0, max_rss_mb = 0.0;
+  std::vector<std::pair<double, double>> lr_grid;  // (lr, dev metric on the first seed) when lr was chosen
 
   double share() const { return backbone > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(backbone) : 0.0; }
   nlohmann::json to_json() const {
@@ -26,7 +28,13 @@ struct MethodResult {
             {"trainable_percent", share()}, {"adapter_bytes", adapter_bytes},
             {"nonzero_parameters", nonzero >= 0 ? nlohmann::json(nonzero) : nlohmann::json()}, {"dev_metric", metric},
             {"dev_scores", scores}, {"dev_mean", mean}, {"dev_std", std}, {"train_seconds_mean", seconds},
-            {"train_tokens_per_s_mean", tokens_per_s}, {"peak_rss_mb", max_rss_mb}};
+            {"train_tokens_per_s_mean", tokens_per_s}, {"peak_rss_mb", max_rss_mb},
+            {"lr_grid", lr_grid_json()}};
+  }
+  nlohmann::json lr_grid_json() const {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [value, dev] : lr_grid) out.push_back({{"lr", value}, {"dev", dev}});
+    return out;
   }
 };
 
@@ -39,6 +47,12 @@ struct ComparisonSetup {
 // `method`'s row from the summaries of its runs (each with "peak_rss_mb" added): sizes from the runs, the dev
 // metric's mean and sample std over seeds, mean time and throughput, the largest peak memory.
 MethodResult aggregate_runs(const std::string& method, double lr, const std::vector<nlohmann::json>& summaries);
+
+// One method's summary row over tasks (its rows, one per task, seeds in the same order): the mean over tasks of
+// the dev metric, with scores the per-seed means over tasks (so std is the seed spread of that mean); the most
+// trainable parameters and adapter bytes of any task (heads differ by labels), training time summed over tasks
+// (one seed's), tokens/s averaged, the largest peak memory. metric "mean score"; lr 0 (it varies by task).
+MethodResult summarize_tasks(const std::vector<MethodResult>& rows);
 
 std::string comparison_markdown(const std::vector<MethodResult>& rows, const ComparisonSetup& setup);
 

@@ -49,6 +49,7 @@ struct TrainArgs {
   double dropout = -1.0;
   int64_t max_train_examples = -1;
   std::string init_adapter;
+  std::string pooling;  // empty: the pooler, or the init adapter's
   bool no_shuffle = false;
   RunArgs run;
   std::string layout = "packed";
@@ -94,6 +95,7 @@ nlohmann::json command_json(const TrainArgs& a, const Compute& compute) {
   optional("l0", a.l0);
   optional("l0_init", a.l0_init);
   optional("l0_gate_lr_scale", a.l0_gate_lr_scale);
+  if (!a.pooling.empty()) json["pooling"] = a.pooling;
   return json;
 }
 
@@ -134,6 +136,7 @@ TrainArgs args_from_command(const nlohmann::json& json, const std::filesystem::p
     if (json.contains("l0")) a.l0 = json.at("l0").get<double>();
     if (json.contains("l0_init")) a.l0_init = json.at("l0_init").get<double>();
     if (json.contains("l0_gate_lr_scale")) a.l0_gate_lr_scale = json.at("l0_gate_lr_scale").get<double>();
+    if (json.contains("pooling")) a.pooling = json.at("pooling").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(fmt::format("{}: the checkpoint's command is incomplete: {}", source.string(), e.what()));
   }
@@ -284,7 +287,8 @@ void run_train(TrainArgs args, const CLI::App& sub) {
   const MethodChoice choice{.method = args.method,
                             .options = method_options(args),
                             .init_adapter = args.init_adapter,
-                            .dropout = args.dropout};
+                            .dropout = args.dropout,
+                            .pooling = parse_pooling(args.pooling.empty() ? "pooler" : args.pooling)};
   TaskModelSetup setup = build_task_model(pretrained, task, choice, args.train.max_length, args.train.seed, compute);
   TaskModel& model = setup.model;
   const AdapterInfo& info = setup.info;
@@ -369,6 +373,10 @@ void setup_train(CLI::App& app) {
   sub->add_option("--max-train-examples", args->max_train_examples, "Use only the first N training examples")
       ->check(count_or_all());
   sub->add_option("--init-adapter", args->init_adapter, "Start from this adapter file's tensors");
+  sub->add_option("--pooling", args->pooling,
+                  "What the head reads: pooler (BertModel's pooler_output), cls or mean (the real tokens' mean "
+                  "last hidden state); default pooler")
+      ->check(CLI::IsMember({"pooler", "cls", "mean"}))->excludes("--init-adapter");
   sub->add_flag("--no-shuffle", args->no_shuffle, "Batches of consecutive examples in file order");
   add_run_options(sub, args->run);
   sub->add_option("--layout", args->layout,

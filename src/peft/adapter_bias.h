@@ -16,7 +16,7 @@
 namespace adapterbias {
 
 struct AdapterBiasConfig {
-  bool share_alpha = false;  // one L_alpha for all layers (the paper's partial weight sharing)
+  bool share_alpha = false;  // one L_alpha for all layers (partial weight sharing)
 
   nlohmann::json to_json() const;
   static AdapterBiasConfig from_json(const nlohmann::json& json);  // InputError naming an unknown field

@@ -202,7 +202,8 @@ void check_adapter_outputs(const AdapterInfo& info, const TaskSpec& task, const 
 TaskModel load_task_model(Pretrained& pretrained, const AdapterFile& adapter, const std::filesystem::path& source) {
   const AdapterInfo& info = adapter.info;
   check_adapter_backbone(info, pretrained, source);
-  TaskModel model(pretrained.model, make_peft_method(info.method, info.method_options), info.num_labels());
+  TaskModel model(pretrained.model, make_peft_method(info.method, info.method_options), info.num_labels(), 0.5,
+                  parse_pooling(info.pooling));
   load_trainable(model, adapter.tensors, source.string());
   model.eval();
   return model;

@@ -48,6 +48,7 @@ nlohmann::json AdapterInfo::to_json() const {
           {"labels", labels},
           {"regression", regression},
           {"max_length", max_length},
+          {"pooling", pooling},
           {"backbone", backbone},
           {"trainable_parameters", trainable_parameters},
           {"backbone_parameters", backbone_parameters},
@@ -69,6 +70,10 @@ AdapterInfo AdapterInfo::from_json(const nlohmann::json& json, const std::string
   info.labels = field<std::vector<std::string>>(json, "labels", source);
   info.regression = field<bool>(json, "regression", source);
   info.max_length = field<int64_t>(json, "max_length", source);
+  info.pooling = optional_field(json, "pooling", std::string("pooler"), source);  // files before it: the pooler
+  if (info.pooling != "pooler" && info.pooling != "cls" && info.pooling != "mean")
+    throw FormatError(fmt::format("{}: adapter metadata field 'pooling' is '{}'; expected pooler, cls or mean", source,
+                                  info.pooling));
   info.backbone = object_field(json, "backbone", source);
   if (!json.contains("backbone")) throw FormatError(fmt::format("{}: adapter metadata has no field 'backbone'", source));
   info.trainable_parameters = optional_field(json, "trainable_parameters", int64_t{0}, source);

@@ -19,6 +19,7 @@ struct AdapterInfo {
   std::vector<std::string> labels;  // class names in output order; empty for regression
   bool regression = false;
   int64_t max_length = 128;
+  std::string pooling = "pooler";  // what the head reads: "pooler", "cls" or "mean" (model/pooling.h)
   nlohmann::json backbone = nlohmann::json::object();  // backbone_identity()
   int64_t trainable_parameters = 0;
   int64_t backbone_parameters = 0;

@@ -60,6 +60,10 @@ nlohmann::ordered_json write_merged_checkpoint(LoadedAdapter& loaded, const std:
   if (!loaded.model.method->mergeable())
     throw InputError(fmt::format("{}: method '{}' cannot be merged into the backbone; serve it as an adapter instead",
                                  adapter_path, info.method));
+  if (info.pooling != "pooler")  // *ForSequenceClassification's head reads the pooler, nothing else
+    throw InputError(fmt::format("{}: its head reads the {} pooling, which a transformers sequence-classification "
+                                 "checkpoint cannot express (its head reads the pooler); serve it as an adapter instead",
+                                 adapter_path, info.pooling));
   const Pretrained& pretrained = loaded.pretrained;
   const Tokenizer* tokenizer = loaded.tokenizer.get();
   TaskModel& model = loaded.model;

@@ -1,6 +1,7 @@
 #include "peft/multi_task_model.h"
 
 #include <algorithm>
+#include <set>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -189,8 +190,28 @@ void MultiTaskModel::rebuild_routing() {
 at::Tensor MultiTaskModel::forward(EncoderInput input) {
   if (tasks_.empty()) throw InputError("no task is loaded");
   TORCH_CHECK(input.task_index.defined(), "forward needs task_index (B) int64");
-  const at::Tensor task = input.task_index;
-  return head_logits(encode(std::move(input)).pooler_output, task);
+  const EncoderOutput out = encode(input);
+  return head_logits(head_input(input, out), input.task_index);
+}
+
+at::Tensor MultiTaskModel::head_input(const EncoderInput& input, const EncoderOutput& out) const {
+  std::set<std::string> used;
+  for (const auto& task : tasks_) used.insert(task.info.pooling);
+  if (used.size() == 1 && *used.begin() == "pooler") return out.pooler_output.to(at::kFloat);
+  TORCH_CHECK(input.task_index.defined(), "head_input needs task_index");
+  const EncoderInput on_device = input.to(out.last_hidden_state.device());
+  const int64_t B = on_device.is_packed() ? on_device.packed.first_token.size(0) : on_device.input_ids.size(0);
+  const at::Tensor task = on_device.task_index.expand({B});
+  at::Tensor pooled;
+  for (const std::string& name : used) {
+    std::vector<uint8_t> reads(tasks_.size());
+    for (size_t k = 0; k < tasks_.size(); ++k) reads[k] = tasks_[k].info.pooling == name;
+    const at::Tensor rows =
+        at::tensor(reads, at::kByte).to(task.device(), at::kBool).index_select(0, task).unsqueeze(1);  // (B, 1)
+    const at::Tensor by_this = pool(parse_pooling(name), on_device, out);
+    pooled = pooled.defined() ? at::where(rows, by_this, pooled) : by_this;
+  }
+  return pooled;
 }
 
 at::Tensor MultiTaskModel::head_logits(const at::Tensor& pooled, const at::Tensor& task_index) const {

@@ -22,6 +22,7 @@
 
 #include "model/checkpoint.h"
 #include "model/compute.h"
+#include "model/pooling.h"
 #include "peft/adapter_file.h"
 
 namespace adapterbias {
@@ -58,6 +59,9 @@ class MultiTaskModel {
   // The encoder's outputs on the model's device: under each row's task when input.task_index is set, else the
   // backbone alone (every injected method at its identity).
   EncoderOutput encode(EncoderInput input);
+  // What each row's head reads (B, H) fp32, by its task's pooling (AdapterInfo::pooling): the pooler output
+  // when every loaded task reads it. `input` as given to encode, `out` what it returned.
+  at::Tensor head_input(const EncoderInput& input, const EncoderOutput& out) const;
   // The heads of `task_index` (B) on `pooled` (B, H): logits as forward() gives them.
   at::Tensor head_logits(const at::Tensor& pooled, const at::Tensor& task_index) const;
 

@@ -8,8 +8,8 @@
 namespace adapterbias {
 
 TaskModel::TaskModel(BertModel backbone_, std::unique_ptr<PeftMethod> method_, int64_t num_labels,
-                     double head_dropout_p)
-    : backbone(std::move(backbone_)), method(std::move(method_)) {
+                     double head_dropout_p, Pooling pooling_)
+    : backbone(std::move(backbone_)), method(std::move(method_)), pooling(pooling_) {
   TORCH_CHECK(backbone->pooler, "a task head needs the backbone's pooler");
   for (const auto& p : backbone->parameters()) backbone_parameters_ += p.numel();
   method->inject(backbone);
@@ -28,7 +28,7 @@ TaskModel::TaskModel(BertModel backbone_, std::unique_ptr<PeftMethod> method_, i
 at::Tensor TaskModel::forward(const EncoderInput& input) {
   const EncoderOutput out = backbone->forward(input);
   // The head computes in its own (trained, fp32) dtype whatever the backbone's precision.
-  const at::Tensor pooled = out.pooler_output.to(classifier->weight.scalar_type());
+  const at::Tensor pooled = pool(pooling, input, out).to(classifier->weight.scalar_type());
   return classifier(hashed_dropout(pooled, head_dropout->options.p(), head_dropout->is_training()));  // (B, num_labels)
 }
 

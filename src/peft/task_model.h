@@ -1,11 +1,13 @@
 // A task model: the frozen backbone, one PEFT method injected into it, and the task head
-// Dropout(p) -> Linear(H, num_labels) on the pooled output. Only the method's tensors and the head train.
+// Dropout(p) -> Linear(H, num_labels) on the pooled output (the pooler's by default; model/pooling.h). Only the
+// method's tensors and the head train.
 #pragma once
 #include <memory>
 
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
+#include "model/pooling.h"
 #include "peft/method.h"
 
 namespace adapterbias {
@@ -13,7 +15,8 @@ namespace adapterbias {
 class TaskModel {
  public:
   // Injects `method` into `backbone` and freezes every backbone tensor the method does not train.
-  TaskModel(BertModel backbone, std::unique_ptr<PeftMethod> method, int64_t num_labels, double head_dropout = 0.5);
+  TaskModel(BertModel backbone, std::unique_ptr<PeftMethod> method, int64_t num_labels, double head_dropout = 0.5,
+            Pooling pooling = Pooling::pooler);
 
   at::Tensor forward(const EncoderInput& input);  // logits (B, num_labels), fp32; regression: (B, 1)
   void train(bool on = true);
@@ -31,6 +34,7 @@ class TaskModel {
   std::unique_ptr<PeftMethod> method;
   torch::nn::Dropout head_dropout{nullptr};
   torch::nn::Linear classifier{nullptr};
+  Pooling pooling = Pooling::pooler;
 
  private:
   int64_t backbone_parameters_ = 0;

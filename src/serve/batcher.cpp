@@ -171,7 +171,8 @@ void Batcher::run_batch(std::vector<Row>& batch) {
     at::Tensor logits;
     if (!predicted.empty()) {
       const at::Tensor which = at::tensor(predicted, at::kLong);
-      logits = model_.head_logits(out.pooler_output.index_select(0, which.to(out.pooler_output.device())),
+      const at::Tensor heads_read = model_.head_input(input, out);
+      logits = model_.head_logits(heads_read.index_select(0, which.to(heads_read.device())),
                                   input.task_index.index_select(0, which)).contiguous();
     }
     std::map<Pooling, at::Tensor> pooled;
@@ -195,7 +196,7 @@ void Batcher::run_batch(std::vector<Row>& batch) {
         result.values = floats(hidden.narrow(0, offsets[i], lengths[i]).contiguous());
       } else {
         at::Tensor& p = pooled[row.request.pooling];
-        if (!p.defined()) p = pool_packed(row.request.pooling, lengths, input.to(out.last_hidden_state.device()), out).cpu().contiguous();
+        if (!p.defined()) p = pool(row.request.pooling, input.to(out.last_hidden_state.device()), out).cpu().contiguous();
         result.values = floats(p[static_cast<int64_t>(i)]);
       }
       results.push_back(std::move(result));

@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "peft/multi_task_model.h"
 #include "tokenizer/tokenizer.h"
-#include "train/embedding.h"
+#include "model/pooling.h"
 
 namespace adapterbias {
 

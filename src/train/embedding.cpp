@@ -12,13 +12,6 @@
 
 namespace adapterbias {
 
-Pooling parse_pooling(const std::string& name) {
-  if (name == "cls") return Pooling::cls;
-  if (name == "mean") return Pooling::mean;
-  if (name == "pooler") return Pooling::pooler;
-  throw InputError(fmt::format("pooling '{}': expected cls, mean or pooler", name));
-}
-
 namespace {
 
 // Runs the encoder over `encodings` in packed batches (lengths sorted into batches, no padding) and hands each
@@ -41,37 +34,18 @@ void for_each_batch(BertModel& model, const std::vector<Encoding>& encodings, in
   }
 }
 
-const char* pooling_name(Pooling pooling) {
-  return pooling == Pooling::cls ? "cls" : pooling == Pooling::mean ? "mean" : "pooler";
-}
-
 std::string_view bytes_of(const at::Tensor& t) {
   return {static_cast<const char*>(t.data_ptr()), t.nbytes()};
 }
 
 }  // namespace
 
-at::Tensor pool_packed(Pooling pooling, const std::vector<int64_t>& lengths, const EncoderInput& input,
-                const EncoderOutput& out) {
-  if (pooling == Pooling::pooler) {
-    if (!out.pooler_output.defined()) throw InputError("this model has no pooler: pool with cls or mean");
-    return out.pooler_output.to(at::kFloat);
-  }
-  if (pooling == Pooling::cls) return out.last_hidden_state.index_select(0, input.packed.first_token).to(at::kFloat);
-  // (N, H) tokens -> (B, H): sum each sequence's rows, divide by its length.
-  const at::Tensor counts = at::tensor(lengths, at::kLong).to(input.input_ids.device());
-  const at::Tensor sequence_of_token = at::repeat_interleave(at::arange(counts.size(0), counts.options()), counts);
-  const at::Tensor hidden = out.last_hidden_state.to(at::kFloat);
-  return at::zeros({counts.size(0), hidden.size(1)}, hidden.options()).index_add_(0, sequence_of_token, hidden) /
-         counts.unsqueeze(1).to(at::kFloat);
-}
-
 at::Tensor embed_pooled(BertModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, Pooling pooling) {
   at::Tensor pooled = at::zeros({static_cast<int64_t>(encodings.size()), model->config().hidden_size});
   for_each_batch(model, encodings, batch_size,
-                 [&](const std::vector<int64_t>& batch, const std::vector<int64_t>& lengths, const EncoderInput& input,
+                 [&](const std::vector<int64_t>& batch, const std::vector<int64_t>&, const EncoderInput& input,
                      const EncoderOutput& out) {
-                   pooled.index_copy_(0, at::tensor(batch, at::kLong), pool_packed(pooling, lengths, input, out).cpu());
+                   pooled.index_copy_(0, at::tensor(batch, at::kLong), pool(pooling, input, out).cpu());
                  });
   return pooled;
 }
@@ -100,7 +74,7 @@ void write_embeddings(BertModel& model, const std::vector<Encoding>& encodings, 
                      const EncoderOutput& out) {
                    int64_t tokens = 0;
                    if (outputs.pooling) {
-                     const at::Tensor pooled = pool_packed(*outputs.pooling, lengths, input, out).cpu().contiguous();
+                     const at::Tensor pooled = pool(*outputs.pooling, input, out).cpu().contiguous();
                      for (size_t b = 0; b < batch.size(); ++b)
                        writer.write("pooled", static_cast<size_t>(batch[b]) * row_bytes,
                                     bytes_of(pooled[static_cast<int64_t>(b)]));

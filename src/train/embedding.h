@@ -11,22 +11,10 @@
 #include <ATen/core/Tensor.h>
 
 #include "model/bert.h"
+#include "model/pooling.h"
 #include "tokenizer/tokenizer.h"
 
 namespace adapterbias {
-
-enum class Pooling {
-  cls,     // the first token's last hidden state ([CLS] / <s>)
-  mean,    // the mean of the real tokens' last hidden states (sentence-transformers' mean pooling)
-  pooler,  // the pooler's tanh(dense(first token)), as BertModel's pooler_output
-};
-
-// "cls", "mean" or "pooler"; InputError otherwise.
-Pooling parse_pooling(const std::string& name);
-
-// (B, H) fp32 on the output's device: one row per sequence of a packed batch (`lengths` its rows' lengths).
-at::Tensor pool_packed(Pooling pooling, const std::vector<int64_t>& lengths, const EncoderInput& input,
-                       const EncoderOutput& out);
 
 // (N, H) fp32 on the CPU, rows in input order; the model's compute decides device and precision.
 at::Tensor embed_pooled(BertModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, Pooling pooling);

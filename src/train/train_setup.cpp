@@ -34,6 +34,7 @@ TaskModelSetup build_task_model(Pretrained& pretrained, const TaskSpec& task, co
   info.labels = task.labels;
   info.regression = task.regression;
   info.max_length = max_length;
+  info.pooling = pooling_name(choice.pooling);
   info.backbone = backbone_identity(pretrained);
 
   std::unique_ptr<PeftMethod> method;
@@ -43,12 +44,14 @@ TaskModelSetup build_task_model(Pretrained& pretrained, const TaskSpec& task, co
     check_adapter_backbone(init->info, pretrained, choice.init_adapter);
     check_adapter_outputs(init->info, task, choice.init_adapter);
     method = make_peft_method(init->info.method, init->info.method_options);
+    info.pooling = init->info.pooling;
   } else {
     method = make_peft_method(choice.method, choice.options);
   }
   info.method = method->name();
   info.method_options = method->options();
-  TaskModel model(pretrained.model, std::move(method), task.num_labels(), choice.dropout >= 0 ? choice.dropout : 0.5);
+  TaskModel model(pretrained.model, std::move(method), task.num_labels(), choice.dropout >= 0 ? choice.dropout : 0.5,
+                  parse_pooling(info.pooling));
   if (init) load_trainable(model, init->tensors, choice.init_adapter.string());
   model.set_compute(compute);
   return {std::move(model), std::move(info)};

@@ -35,6 +35,7 @@ struct MethodChoice {
   nlohmann::json options = nlohmann::json::object();  // the method's config fields (peft/method_options.h)
   std::filesystem::path init_adapter;  // non-empty: that adapter's method, options and tensors instead
   double dropout = -1.0;  // >= 0: every dropout of the backbone and the head; else the config's, head 0.5
+  Pooling pooling = Pooling::pooler;  // what the head reads (an init adapter's own, when given)
 };
 
 struct TaskModelSetup {

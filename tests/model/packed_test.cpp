@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include "core/error.h"
 #include "model/bert.h"
 #include "model/collate.h"
+#include "model/pooling.h"
 
 namespace adapterbias {
 namespace {
@@ -85,6 +87,40 @@ TEST_P(PackedModel, EqualsPaddedOnRealTokens) {
     row += T;
   }
   EXPECT_LT((padded.pooler_output - packed.pooler_output).abs().max().item<double>(), 1e-5);
+}
+
+TEST_P(PackedModel, PoolingsEqualPaddedAndTheirDefinitions) {
+  torch::manual_seed(5);
+  BertModel model(tiny_config(GetParam()));
+  model->train();
+  model->set_dropout(0.0);
+  const auto rows = mixed_rows();
+  const EncoderInput padded_in = collate(pointers(rows), model->config().pad_token_id);
+  const EncoderInput packed_in = collate_packed(pointers(rows));
+  const EncoderOutput padded = model->forward(padded_in);
+  const EncoderOutput packed = model->forward(packed_in);
+  for (const Pooling how : {Pooling::cls, Pooling::mean, Pooling::pooler}) {
+    const at::Tensor a = pool(how, padded_in, padded), b = pool(how, packed_in, packed);
+    ASSERT_EQ(a.sizes(), (std::vector<int64_t>{4, 8})) << pooling_name(how);
+    EXPECT_LT((a - b).abs().max().item<double>(), 1e-5) << pooling_name(how);
+    // Gradients reach the encoder through either form alike.
+    auto grads_of = [&](const EncoderInput& input) {
+      for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+      pool(how, input, model->forward(input)).pow(2).sum().backward();
+      return model->embeddings->word_embeddings->weight.grad().clone();
+    };
+    EXPECT_LT((grads_of(padded_in) - grads_of(packed_in)).abs().max().item<double>(), 1e-5) << pooling_name(how);
+  }
+  int64_t row = 0;
+  for (size_t b = 0; b < rows.size(); ++b) {
+    const auto T = static_cast<int64_t>(rows[b].ids.size());
+    const at::Tensor tokens = packed.last_hidden_state.narrow(0, row, T);
+    EXPECT_LT((pool(Pooling::mean, packed_in, packed)[b] - tokens.mean(0)).abs().max().item<double>(), 1e-6);
+    EXPECT_LT((pool(Pooling::cls, packed_in, packed)[b] - tokens[0]).abs().max().item<double>(), 0.0 + 1e-12);
+    row += T;
+  }
+  EXPECT_EQ(parse_pooling("mean"), Pooling::mean);
+  EXPECT_THROW(parse_pooling("max"), InputError);
 }
 
 TEST_P(PackedModel, EqualLengthsNeedNoGrid) {

@@ -1,6 +1,6 @@
 // The multi-task engine against single-task models: a batch mixing rows of K tasks, in shuffled order and of
 // different lengths and token types, gives each row the logits its own task model gives (fp32, 1e-5), in both
-// batch layouts and for every mixable method.
+// batch layouts, for every mixable method and for heads on each pooling.
 #include <random>
 
 #include <ATen/ATen.h>
@@ -25,10 +25,11 @@ struct TrainedTask {
 
 // A task model of `method` whose trainable tensors all moved away from their initialisation (seeded), and its
 // adapter file as `train` would write it.
-TrainedTask trained_task(const std::string& method, const nlohmann::json& options, int64_t num_labels, uint64_t seed) {
+TrainedTask trained_task(const std::string& method, const nlohmann::json& options, int64_t num_labels, uint64_t seed,
+                         Pooling pooling = Pooling::pooler) {
   TrainedTask task{method, options, num_labels, nullptr, {}};
   Pretrained pretrained = tiny_pretrained();
-  task.model = std::make_unique<TaskModel>(pretrained.model, make_peft_method(method, options), num_labels, 0.0);
+  task.model = std::make_unique<TaskModel>(pretrained.model, make_peft_method(method, options), num_labels, 0.0, pooling);
   torch::manual_seed(seed);
   {
     torch::NoGradGuard no_grad;
@@ -42,6 +43,7 @@ TrainedTask trained_task(const std::string& method, const nlohmann::json& option
   const SavedMethod saved = task.model->method->saved(task.model->backbone);
   info.method = saved.name;  // adapterbias-l0 saves as adapterbias
   info.method_options = saved.options;
+  info.pooling = pooling_name(pooling);
   task.file.info = info;
   for (const auto& t : saved.tensors)
     task.file.tensors.emplace_back(t.name, t.tensor.detach().clone());
@@ -107,6 +109,9 @@ std::vector<TrainedTask> every_method() {
   tasks.push_back(trained_task("houlsby", {{"bottleneck", 4}}, 3, 6));
   tasks.push_back(trained_task("adapterbias", {}, 1, 7));  // regression
   tasks.push_back(trained_task("adapterbias-l0", {}, 2, 8));
+  // Heads that read other poolings than the pooler's, beside those that do.
+  tasks.push_back(trained_task("head", {}, 2, 9, Pooling::mean));
+  tasks.push_back(trained_task("adapterbias", {}, 3, 10, Pooling::cls));
   return tasks;
 }
 
@@ -114,7 +119,7 @@ TEST_P(MixedBatch, EveryRowGetsItsOwnTaskModelsLogits) {
   std::vector<TrainedTask> tasks = every_method();
   MultiTaskModel engine(tiny_pretrained(), Compute{});
   for (size_t k = 0; k < tasks.size(); ++k) engine.add_task(fmt::format("t{}", k), tasks[k].file, fmt::format("t{}.safetensors", k));
-  EXPECT_EQ(engine.num_tasks(), 8);
+  EXPECT_EQ(engine.num_tasks(), 10);
   EXPECT_EQ(engine.max_outputs(), 4);
 
   const std::vector<Encoding> rows = random_rows(40, 3);
@@ -148,8 +153,8 @@ TEST(MultiTaskModel, RemovingATaskKeepsTheOthersAndItsNameIsFreeAgain) {
   engine.remove_task("t0");
   EXPECT_THROW(engine.task_index("t0"), InputError);
   std::vector<TrainedTask> left;
-  for (size_t k : {1, 3, 4, 5, 6, 7}) left.push_back(std::move(tasks[k]));
-  EXPECT_EQ(engine.num_tasks(), 6);
+  for (size_t k : {1, 3, 4, 5, 6, 7, 8, 9}) left.push_back(std::move(tasks[k]));
+  EXPECT_EQ(engine.num_tasks(), 8);
   const std::vector<Encoding> rows = random_rows(12, 4);
   std::vector<int64_t> task_of;
   for (size_t b = 0; b < rows.size(); ++b) task_of.push_back(static_cast<int64_t>(b % left.size()));
@@ -157,9 +162,9 @@ TEST(MultiTaskModel, RemovingATaskKeepsTheOthersAndItsNameIsFreeAgain) {
   // Re-adding under a freed name appends it as the last row.
   TrainedTask again = trained_task("bitfit", {}, 2, 3);
   engine.add_task("t2", again.file, "x.safetensors");
-  EXPECT_EQ(engine.task_index("t2"), 6);
+  EXPECT_EQ(engine.task_index("t2"), 8);
   left.push_back(std::move(again));
-  task_of.assign(rows.size(), 6);
+  task_of.assign(rows.size(), 8);
   expect_rows_match(engine, left, task_of, rows, BatchLayout::padded);
 }
 

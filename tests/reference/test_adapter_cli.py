@@ -173,6 +173,49 @@ def test_merge_regression(tiny, tmp_path):
     assert ours["score"] == pytest.approx(float(theirs), abs=LOGIT_TOLERANCE)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_head_on_another_pooling_matches_transformers(pooling, tiny, glue, tmp_path):
+    """train --pooling: the head reads the mean (or first token) of the last hidden states; predict's logits equal
+    transformers' BertModel pooled the same way through the adapter's head, the adapter records the pooling, eval
+    reproduces the stored metric."""
+    from transformers import AutoTokenizer, BertModel
+    adapter = train(tiny, glue, tmp_path / "run", "--method", "head", "--lr", "3e-2", "--pooling", pooling)
+    with safe_open(str(adapter), "pt") as f:
+        info = json.loads(f.metadata()["adapterbias"])
+    assert info["pooling"] == pooling
+    head = load_file(str(adapter))
+    assert head["classifier.weight"].abs().max() > 1e-3
+
+    inputs = write_jsonl(tmp_path / "inputs.jsonl", INPUTS)
+    ours = torch.tensor([json.loads(line)["logits"] for line in run_cli(
+        "predict", "--model", tiny, "--adapter", adapter, "--input", inputs, "--logits").stdout.splitlines()])
+    tokenizer, bert = AutoTokenizer.from_pretrained(tiny), BertModel.from_pretrained(tiny).eval()
+    with torch.no_grad():
+        pooled = []
+        for r in INPUTS:  # one input at a time (one of them a text pair): no padding to mask out
+            hidden = bert(**tokenizer(r["text"], r.get("text_pair"), return_tensors="pt")).last_hidden_state[0]
+            pooled.append(hidden.mean(0) if pooling == "mean" else hidden[0])
+        theirs = torch.stack(pooled) @ head["classifier.weight"].T + head["classifier.bias"]
+    assert (ours - theirs).abs().max() < LOGIT_TOLERANCE
+
+    out = json.loads(run_cli("eval", "--model", tiny, "--adapter", adapter, "--data", glue).stdout)
+    assert out["accuracy"] == info["metrics"]["accuracy"]
+
+
+def test_merge_refuses_a_head_on_another_pooling(tiny, tiny_adapters, tmp_path):
+    path = rewrite(tiny_adapters["plain"], tmp_path / "mean.safetensors",
+                   edit_metadata=lambda m: edit_info(m, lambda i: i.update(pooling="mean")))
+    expect_error(run_cli("merge", "--model", tiny, "--adapter", path, "--out", tmp_path / "merged", check=False),
+                 EXIT_INPUT, "reads the mean pooling")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_bad_pooling_in_metadata(tiny, tiny_adapters, tmp_path):
+    path = rewrite(tiny_adapters["plain"], tmp_path / "bad.safetensors",
+                   edit_metadata=lambda m: edit_info(m, lambda i: i.update(pooling="../max")))
+    expect_error(predict_with(tiny, path), EXIT_FORMAT, str(path), "'pooling' is '../max'")
+
+
 def test_merge_refuses_the_backbone_folder(tiny, tiny_adapters):
     expect_error(run_cli("merge", "--model", tiny, "--adapter", tiny_adapters["plain"], "--out", tiny, check=False),
                  EXIT_INPUT, "backbone's own folder")
