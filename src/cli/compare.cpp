@@ -27,6 +27,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -257,12 +259,22 @@ void run_compare(const CompareArgs& args) {
   for (const auto& task : args.tasks) find_task(task);  // each names a folder too: only known tasks
   const auto lr_overrides = parse_keyed(args.lr, "--lr", labels, "--methods", false);
   const auto lr_grids = parse_keyed(args.lr_grid, "--lr-grid", labels, "--methods", true);
-  for (const auto& [label, grid] : lr_grids)
-    for (size_t i = 0; i < grid.size(); ++i)
-      if (std::find(grid.begin(), grid.begin() + static_cast<std::ptrdiff_t>(i), grid[i]) != grid.begin() + static_cast<std::ptrdiff_t>(i))
-        throw InputError(fmt::format("--lr-grid {}: {:g} is given twice", label, grid[i]));
+  for (const auto& [label, grid] : lr_grids) {
+    std::set<double> seen;
+    for (const double lr : grid)
+      if (!seen.insert(lr).second) throw InputError(fmt::format("--lr-grid {}: {:g} is given twice", label, lr));
+  }
   for (const auto& [label, lr] : lr_overrides)
     if (lr_grids.count(label)) throw InputError(fmt::format("{}: give --lr or --lr-grid, not both", label));
+  for (const auto* given : {&lr_overrides, &lr_grids})
+    for (const auto& [label, values] : *given)
+      for (const double lr : values)
+        if (!(lr > 0)) throw InputError(fmt::format("{}: learning rate {:g} is not positive", label, lr));
+  for (const std::vector<std::string>* names : {&std::as_const(labels), &args.tasks}) {  // each names a folder of runs once
+    std::set<std::string> seen;
+    for (const auto& name : *names)
+      if (!seen.insert(name).second) throw InputError(fmt::format("'{}' is given twice", name));
+  }
   const auto train_count = per_task_counts(args.max_train_examples, "--max-train-examples", args.tasks, -1, true);
   const auto batch_size = per_task_counts(args.batch_size, "--batch-size", args.tasks, 32, false);
   const std::filesystem::path out(args.out);

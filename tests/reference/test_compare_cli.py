@@ -216,6 +216,9 @@ def test_compare_rejects_bad_grids_tasks_and_poolings(tmp_path, tiny_dir):
              "not both"),
             (("--task", "SST-2,../x", "--methods", "bitfit"), "../x"),
             (("--task", "SST-2", "--methods", "head:max"), "unknown pooling 'max'"),
+            (("--task", "SST-2", "--methods", "bitfit", "--lr-grid", "bitfit=1e-3,-1e-3"), "is not positive"),
+            (("--task", "SST-2,SST-2", "--methods", "bitfit"), "'SST-2' is given twice"),
+            (("--task", "SST-2", "--methods", "bitfit,head,bitfit"), "'bitfit' is given twice"),
             (("--task", "SST-2", "--methods", "bitfit", "--batch-size", "RTE=4"), "'RTE' is not among --task"),
             (("--task", "SST-2", "--methods", "bitfit", "--max-train-examples", "SST-2=0"), "positive count")]:
         proc = compare(*extra)
