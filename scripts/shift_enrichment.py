@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,7 +171,8 @@ def permutation_test(values, labels, bins, permutations, rng):
         null[k] = binned_difference(values, shuffled, bins)
     return {"difference": float(observed), "null_mean": float(null.mean()),
             "null_95th": float(np.quantile(null, 0.95)),
-            "p_value": float((1 + (null >= observed).sum()) / (1 + permutations))}
+            "p_value": float((1 + (null >= observed).sum()) / (1 + permutations)),
+            "p_value_smaller": float((1 + (null <= observed).sum()) / (1 + permutations))}
 
 
 def frequency_bins(words, n_bins):
@@ -271,7 +273,8 @@ def sst2_section(args, adapter, analysis, rng_seed):
 
 def labelled_rows(name, r, args):
     return (f"| {name} | {r['labelled']:,} / {r['other']:,} | {r['mean_labelled']:.4f} | {r['mean_other']:.4f} | "
-            f"{r['difference']:+.4f} | {r['null_95th']:+.4f} | {p_text(r['p_value'], args.permutations)} |")
+            f"{r['difference']:+.4f} | {r['null_95th']:+.4f} | {p_text(r['p_value'], args.permutations)} | "
+            f"{p_text(r['p_value_smaller'], args.permutations)} |")
 
 
 def main():
@@ -309,6 +312,15 @@ def main():
              f"{args.bins} quantile bins of each word's count in the split.", ""]
     if args.note:
         lines += [args.note, ""]
+    # What each adapter reached: shifts of an adapter that barely learnt its task say little.
+    lines += ["| task | adapter | its dev metric (stored in the adapter) |", "|---|---|---|"]
+    for task, path in adapters.items():
+        with safe_open(path, "pt") as f:
+            metrics = json.loads(f.metadata()["adapterbias"])["metrics"]
+        shown_metrics = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        lines.append(f"| {task.upper()} | `{path}` | {shown_metrics} |")
+        results.setdefault("adapter_metrics", {})[task] = metrics
+    lines.append("")
     profiles = {}
     if "sst-2" in adapters:
         section, results["sst-2"] = sst2_section(args, adapters["sst-2"], folder, args.seed)
@@ -326,7 +338,7 @@ def main():
                   "of unique minus shared occurrences, averaged over bins by occurrences; null: the labels permuted "
                   "within each bin (occurrences of one pair are not independent, so read p as approximate).", "",
                   "| task | unique / shared occurrences | mean shift unique | mean shift shared | binned difference "
-                  "| null 95th percentile | p-value |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| null 95th percentile | p (unique larger) | p (shared larger) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for task in pair_tasks:
             results[f"{task}-pairs"] = pair_test(explained[task], args, rng)
             lines.append(labelled_rows(task.upper(), results[f"{task}-pairs"], args))
@@ -342,7 +354,7 @@ def main():
                   f"Negation: {', '.join(sorted(NEGATION))}. Quantifiers: {', '.join(sorted(QUANTIFIERS))}. (Fixed "
                   "before any shift was looked at.) Statistic as in 2, with labels in the list / not.", "",
                   "| words | in list / other occurrences | mean shift in list | mean shift other | binned difference "
-                  "| null 95th percentile | p-value |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| null 95th percentile | p (list larger) | p (list smaller) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, words in lists.items():
             results[f"rte-{name}"] = list_test(explained["rte"], words, args, rng)
             lines.append(labelled_rows(name, results[f"rte-{name}"], args))
@@ -357,7 +369,7 @@ def main():
               "| task | " + " | ".join(f"layer {l}" for l in range(n_layers)) + " |", "|---|" + "---:|" * n_layers]
     for task, prof in profiles.items():
         lines.append(f"| {task.upper()} | " + " | ".join(f"{m:.3f} ({s:.0%})" for m, s in zip(prof["mean_shift"], prof["share"])) + " |")
-        lines.append(f"| ‖v‖ | " + " | ".join(f"{v:.3f}" for v in prof["v_norm"]) + " |")
+        lines.append(f"| {task.upper()} ‖v‖ | " + " | ".join(f"{v:.3f}" for v in prof["v_norm"]) + " |")
     lines.append("")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
