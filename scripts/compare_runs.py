@@ -103,9 +103,13 @@ def write_doc(args, out):
     docs = REPO / "docs"
     figures = docs / "comparison"
     figures.mkdir(exist_ok=True)
-    (figures / "summary.svg").write_text((out / "compare.svg").read_text())
-    for t in table["tasks"]:
-        (figures / f"{t['task']}.svg").write_text((out / t["task"] / "compare.svg").read_text())
+    # Figures of what has finished only (the summary once a method has every task).
+    for name, source, ready in [("summary", out / "compare.svg", bool(table.get("summary")))] + \
+            [(t["task"], out / t["task"] / "compare.svg", bool(t["rows"])) for t in table["tasks"]]:
+        if ready:
+            (figures / f"{name}.svg").write_text(source.read_text())
+        else:
+            (figures / f"{name}.svg").unlink(missing_ok=True)
     records = [json.loads(r.read_text())["summary"] for r in RECORDS.rglob("*.json")]
     hours = sum(r["train_seconds"] for r in records) / 3600
     expected = len(args.tasks) * sum(len(GRIDS[m].split(",")) + SEEDS - 1 for m in args.methods)
