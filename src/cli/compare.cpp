@@ -199,21 +199,18 @@ nlohmann::json finished_run(const std::vector<std::string>& args, const std::fil
 // (all examples) is a value too.
 std::map<std::string, int64_t> per_task_counts(const std::vector<std::string>& items, const std::string& flag,
                                                const std::vector<std::string>& tasks, int64_t fallback, bool all_allowed) {
-  std::map<std::string, int64_t> out;
+  auto count = [&](double value, const std::string& what) {
+    const auto n = static_cast<int64_t>(value);
+    if (static_cast<double>(n) != value) throw InputError(fmt::format("{} {}: expected an integer", flag, what));
+    return n;
+  };
   std::vector<std::string> keyed;
-  for (const auto& item : items) {
-    if (item.find('=') != std::string::npos) {
-      keyed.push_back(item);
-      continue;
-    }
-    fallback = static_cast<int64_t>(parse_number(item, flag, item));
-    if (static_cast<double>(fallback) != parse_number(item, flag, item)) throw InputError(fmt::format("{} {}: expected an integer", flag, item));
-  }
+  for (const auto& item : items)
+    if (item.find('=') != std::string::npos) keyed.push_back(item);
+    else fallback = count(parse_number(item, flag, item), item);
+  std::map<std::string, int64_t> out;
   for (const auto& task : tasks) out[task] = fallback;
-  for (const auto& [task, values] : parse_keyed(keyed, flag, tasks, "--task", false)) {
-    out[task] = static_cast<int64_t>(values.front());
-    if (static_cast<double>(out[task]) != values.front()) throw InputError(fmt::format("{} {}: expected an integer", flag, task));
-  }
+  for (const auto& [task, values] : parse_keyed(keyed, flag, tasks, "--task", false)) out[task] = count(values.front(), task);
   for (const auto& [task, n] : out)
     if (n == 0 || n < (all_allowed ? -1 : 1))
       throw InputError(fmt::format("{} for {}: expected a positive count{}", flag, task, all_allowed ? " or -1 for all" : ""));
