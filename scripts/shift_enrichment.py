@@ -17,7 +17,7 @@ tokens, and where in depth it happens (docs/shift-enrichment.md).
 Plus the per-layer profile of each adapter's shift: mean over content tokens per layer, and each layer's share.
 
     python3 scripts/shift_enrichment.py --model minilm --data ../shared/data/glue --out docs/ \
-        --adapter sst-2=A1 --adapter mrpc=A2 --adapter rte=A3 [...]
+        --adapter sst-2=A1 --adapter mrpc=A2 --adapter rte=A3 [...] [--reading docs/shift-enrichment/reading.md]
 
 writes docs/shift-enrichment.md and docs/shift-enrichment/ (analyze's SST-2 output, each task's explain
 output summarised in results.json)."""
@@ -285,6 +285,8 @@ def main():
     parser.add_argument("--data", required=True, help="GLUE root")
     parser.add_argument("--out", required=True, help="folder for shift-enrichment.md")
     parser.add_argument("--note", default="", help="a sentence on where the adapters come from, for the page")
+    parser.add_argument("--reading", help="a Markdown file with the interpretation of these numbers, written by a "
+                                          "person after reading them; appended as the page's last section")
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--k", type=int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--bins", type=int, default=5, help="count bins for frequency matching")
@@ -371,6 +373,8 @@ def main():
         lines.append(f"| {task.upper()} | " + " | ".join(f"{m:.3f} ({s:.0%})" for m, s in zip(prof["mean_shift"], prof["share"])) + " |")
         lines.append(f"| {task.upper()} ‖v‖ | " + " | ".join(f"{v:.3f}" for v in prof["v_norm"]) + " |")
     lines.append("")
+    if args.reading:
+        lines += ["## Reading", "", Path(args.reading).read_text(encoding="utf-8").strip(), ""]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "shift-enrichment.md").write_text("\n".join(lines))
