@@ -156,7 +156,8 @@ def write_doc(args, out):
                      + " | ".join(cells) + " |")
     lines += ["", "`trainable params` counts what the optimiser updates on a two-class task, the head included. "
               "The mean is over the tasks, and its ± is the spread over seeds of that mean; it is given only "
-              "for methods finished on every task. Empty cells have not finished yet.", ""]
+              "for methods finished on every task."
+              + (" Empty cells have not finished yet." if len(records) < expected else ""), ""]
     if summary:
         lines += ["![mean dev score against trainable parameters](comparison/summary.svg)", ""]
     lines += ["## Per task", "", "The command (all tasks at once; the tables below are its per-task outputs):", "",

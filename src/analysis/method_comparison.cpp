@@ -120,8 +120,10 @@ std::string comparison_svg(const std::vector<MethodResult>& rows, const Comparis
   }
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">trainable parameters (log scale)</text>\n",
                      (left + W - right) / 2, Ht - 10);
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}: dev {} "
-                     "(mean ± std over {} seed(s)) against trainable parameters</text>\n",
+  // Two lines: a summary's task list alone can fill the width.
+  svg += fmt::format("<text x=\"{0:.1f}\" y=\"14\" text-anchor=\"middle\" font-weight=\"bold\">{1}: dev {2}</text>\n"
+                     "<text x=\"{0:.1f}\" y=\"28\" text-anchor=\"middle\" font-size=\"11\">mean ± std over {3} "
+                     "seed(s), against trainable parameters</text>\n",
                      (left + W - right) / 2, setup.task, rows.empty() ? "" : rows.front().metric, setup.seeds);
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">dev {}</text>\n",
                      (top + Ht - bottom) / 2, rows.empty() ? "" : rows.front().metric);
@@ -135,10 +137,14 @@ std::string comparison_svg(const std::vector<MethodResult>& rows, const Comparis
     const double x = px(std::log10(std::max<double>(rows[i].trainable, 1))) + 6;
     const double w = 7.0 * static_cast<double>(rows[i].method.size());
     double y = py(rows[i].mean) - 6;
+    // The test and the move compare y with the same `below`: (b + 13) - 13 can round under b, so testing
+    // y - 13 < b after y = b + 13 could move a label onto the same spot for ever.
     for (bool moved = true; moved;) {
       moved = false;
-      for (const auto& b : placed)
-        if (x < b[2] && x + w > b[0] && y > b[1] && y - 13 < b[3]) y = b[3] + 13, moved = true;
+      for (const auto& b : placed) {
+        const double below = b[3] + 13;
+        if (x < b[2] && x + w > b[0] && y > b[1] && y < below) y = below, moved = true;
+      }
     }
     placed.push_back({x, y - 13, x + w, y});
     label_ys[i] = y;
