@@ -121,7 +121,9 @@ def write_doc(args, out):
         f"linear decay, no warmup, max length 128, {EPOCHS} epochs, {PRECISION} mixed precision: matmuls in bf16, "
         "trained tensors and AdamW state in fp32) on the packaged all-MiniLM-L6-v2 and scored on the **full GLUE "
         "dev set**. Each run used one thread, two runs at a time on the machine's 2 cores, so times and tokens/s "
-        "are those of a shared machine.", "",
+        "are those of a shared machine: 2-core AMD EPYC virtual machines with avx512_bf16 and no AMX, as the notes "
+        "of the sessions that made 211 of the runs say (the records do not name the CPU; the last 14, SST-2's "
+        "`full` and heads, took the times of their kind on those machines).", "",
         "**Tuning.** Each method's learning rate is chosen per task from a grid of three values (below) by the "
         f"dev metric of seed {42}; seeds 43 and 44 then run at that value and the table reports the mean ± std "
         "of the three. GLUE dev is therefore both the selection set and the reported set (the usual protocol of "
