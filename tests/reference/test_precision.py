@@ -16,10 +16,16 @@ from conftest import glue_dir, run_cli, write_jsonl
 EXIT_INPUT = 3
 
 
+def need_sst2():
+    for split in ("train", "dev"):
+        path = glue_dir() / "SST-2" / f"{split}.tsv"
+        if not path.exists():
+            pytest.skip(f"{path} not found")
+
+
 def sst2_dev():
+    need_sst2()
     path = glue_dir() / "SST-2" / "dev.tsv"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
     with open(path, encoding="utf-8") as f:
         return [row["sentence"] for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
@@ -27,6 +33,7 @@ def sst2_dev():
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory):
     """An SST-2 adapter trained briefly in fp32 (enough to be confident on most sentences)."""
+    need_sst2()
     out = tmp_path_factory.mktemp("precision") / "run"
     run_cli("train", "--model", "minilm", "--task", "sst-2", "--data", glue_dir(), "--out", out, "--epochs", 1,
             "--max-train-examples", 3000, "--lr", "1e-3", "--threads", 2, "--precision", "fp32")
@@ -65,11 +72,12 @@ def test_bf16_predictions_agree_with_fp32_on_sst2_dev(adapter, tmp_path):
     assert logit_diff < 0.1  # measured 0.013 (agreement 100%)
 
 
-def test_bad_device_and_precision_are_usage_errors(adapter):
-    proc = run_cli("predict", "--model", "minilm", "--adapter", adapter, "--text", "x", "--precision", "fp16",
-                   check=False)
+def test_bad_device_and_precision_are_usage_errors(tmp_path):
+    inputs = write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}])
+    embed = ["embed", "--model", "minilm", "--input", inputs, "--output", tmp_path / "out.safetensors"]
+    proc = run_cli(*embed, "--precision", "fp16", check=False)
     assert proc.returncode == EXIT_INPUT and "--precision fp16" in proc.stderr
     if not torch.cuda.is_available():
-        proc = run_cli("predict", "--model", "minilm", "--adapter", adapter, "--text", "x", "--device", "cuda",
-                       check=False)
+        proc = run_cli(*embed, "--device", "cuda", check=False)
         assert proc.returncode == EXIT_INPUT and "no CUDA" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out.safetensors").exists()
