@@ -16,24 +16,24 @@ from conftest import glue_dir, run_cli, write_jsonl
 EXIT_INPUT = 3
 
 
-def need_sst2():
+def sst2_folder():
+    """GLUE's SST-2 folder; the test skips without its train and dev files."""
+    folder = glue_dir() / "SST-2"
     for split in ("train", "dev"):
-        path = glue_dir() / "SST-2" / f"{split}.tsv"
-        if not path.exists():
-            pytest.skip(f"{path} not found")
+        if not (folder / f"{split}.tsv").exists():
+            pytest.skip(f"{folder / split}.tsv not found")
+    return folder
 
 
 def sst2_dev():
-    need_sst2()
-    path = glue_dir() / "SST-2" / "dev.tsv"
-    with open(path, encoding="utf-8") as f:
+    with open(sst2_folder() / "dev.tsv", encoding="utf-8") as f:
         return [row["sentence"] for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
 
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory):
     """An SST-2 adapter trained briefly in fp32 (enough to be confident on most sentences)."""
-    need_sst2()
+    sst2_folder()
     out = tmp_path_factory.mktemp("precision") / "run"
     run_cli("train", "--model", "minilm", "--task", "sst-2", "--data", glue_dir(), "--out", out, "--epochs", 1,
             "--max-train-examples", 3000, "--lr", "1e-3", "--threads", 2, "--precision", "fp32")
