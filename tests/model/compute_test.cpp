@@ -1,10 +1,15 @@
 // Device and precision: parsing --device/--precision, the autocast scope, and a bf16 encoder against fp32.
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "model/bert.h"
 #include "model/collate.h"
 #include "model/compute.h"
@@ -31,6 +36,22 @@ TEST(Compute, ParsesDeviceAndPrecision) {
   } else {
     EXPECT_TRUE(resolve_compute("cuda", "auto").bf16());
     EXPECT_THROW(resolve_compute("cuda:99", "auto"), InputError);
+  }
+}
+
+TEST(Compute, ExplicitBf16WarnsOnlyWhereTheCpuEmulatesIt) {
+  std::vector<std::string> warnings;
+  const LogHandler previous = set_log_handler([&](LogKind kind, std::string_view line) {
+    if (kind == LogKind::warning) warnings.emplace_back(line);
+  });
+  resolve_compute("cpu", "fp32");
+  resolve_compute("cpu", "auto");
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_TRUE(resolve_compute("cpu", "bf16").bf16());  // the user's choice stands, with a warning where it is slow
+  set_log_handler(previous);
+  ASSERT_EQ(warnings.size(), cpu_has_fast_bf16() ? 0u : 1u);
+  if (!warnings.empty()) {
+    EXPECT_NE(warnings[0].find("neither AMX nor AVX512-BF16"), std::string::npos) << warnings[0];
   }
 }
 

@@ -1,6 +1,9 @@
 // The CPU dropout: Bernoulli(1 - p) masks at the right rate, inverted scaling, reproducible for a seed whatever
 // the thread count, a gradient through the same mask, and the input's dtype.
+#include <cstdint>
+
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
@@ -39,6 +42,33 @@ TEST(Dropout, SameSeedSameMaskWhateverTheThreads) {
   at::set_num_threads(threads);
   EXPECT_TRUE(at::equal(one, two));
   EXPECT_FALSE(at::equal(two, next));  // each call draws a new seed
+}
+
+TEST(Dropout, MaskIsTheDocumentedHashOfSeedAndIndex) {
+  // Element i is kept when 16-bit lane i % 4 of splitmix64(seed ^ (i / 4) * K) reaches p * 65536, the seed being
+  // the default generator's next random64(): checked element by element on sizes whose tails are not whole chunks
+  // of 4, with threads splitting the chunks, in fp32 and bf16.
+  auto splitmix64 = [](uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  const uint32_t threshold = 19661;  // p = 0.3
+  for (const int64_t n : {1, 7, 4099, 20001})
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      at::manual_seed(n);
+      const uint64_t seed = at::detail::getDefaultCPUGenerator().get<at::CPUGeneratorImpl>()->random64();
+      at::manual_seed(n);
+      const at::Tensor kept = hashed_dropout(at::ones({n}, dtype), 0.3, true).ne(0);
+      const auto k = kept.accessor<bool, 1>();
+      int64_t mismatches = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const uint64_t bits = splitmix64(seed ^ (static_cast<uint64_t>(i / 4) * 0xd1b54a32d192ed03ULL));
+        mismatches += k[i] != (((bits >> (16 * (i % 4))) & 0xffff) >= threshold);
+      }
+      EXPECT_EQ(mismatches, 0) << "n " << n << " dtype " << dtype;
+    }
 }
 
 TEST(Dropout, GradientFlowsThroughTheSameMask) {
