@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <string>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <ATen/ATen.h>

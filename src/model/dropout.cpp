@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <mutex>
+#include <type_traits>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
