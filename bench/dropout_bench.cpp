@@ -66,7 +66,10 @@ int main(int argc, char** argv) {
       const double aten = median_us([&] { at::dropout(x, p, true); }, repetitions);
       const double hashed = median_us([&] { hashed_dropout(x, p, true); }, repetitions);
       std::string shape;
-      for (const int64_t d : c.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+      for (const int64_t d : c.shape) {
+        if (!shape.empty()) shape += 'x';
+        shape += std::to_string(d);
+      }
       std::printf("| %s | %s | %s | %.0f | %.0f | %.2fx | %.2f |\n", c.what, shape.c_str(),
                   dtype == at::kFloat ? "fp32" : "bf16", aten, hashed, aten / hashed, 1e3 * hashed / x.numel());
     }
