@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
-#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/nn/functional/activation.h>
@@ -12,6 +10,7 @@
 #include "model/collate.h"
 #include "model/dropout.h"
 #include "model/row_gather.h"
+#include "model/training_attention.h"
 
 namespace adapterbias {
 
@@ -78,39 +77,29 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
 at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const Projections qkv = project_all(hidden, context.tasks);
   if (context.packed) return packed_attention(qkv, *context.packed, context.gathers);
-  const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), D = H / num_heads_;
-  auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };  // (B, NH, T, D)
-  return attend(heads(qkv.q), heads(qkv.k), heads(qkv.v), context.mask).transpose(1, 2).reshape({B, T, H});
+  const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
+  return attend(stacked_heads(qkv, B, T), context.mask).transpose(1, 2).reshape({B, T, H});
 }
 
-at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                         const at::Tensor& mask) {
+at::Tensor BertSelfAttentionImpl::stacked_heads(const Projections& qkv, int64_t B, int64_t T) const {
+  const int64_t H = qkv.q.size(-1), D = H / num_heads_;
+  const at::Tensor rows = qkv.fused.defined() ? qkv.fused : at::stack({qkv.q, qkv.k, qkv.v}, -2);  // (..., 3H)
+  return rows.reshape({B, T, 3, num_heads_, D}).permute({2, 0, 3, 1, 4});  // (3, B, NH, T, D), a view
+}
+
+at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& qkv, const at::Tensor& mask) {
   const double dropout_p = is_training() ? attention_dropout : 0.0;
-  const bool backward = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  if (q.is_cpu() && (dropout_p > 0 || (backward && q.scalar_type() == at::kBFloat16))) {
-    // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than this unfused
-    // form (bench/attention_bench.py); with dropout it falls back to an unfused form anyway, drawing its mask with
-    // the slow Bernoulli sampler. Inference keeps the fused kernel.
-    // The scaling and the padding mask (an additive -inf) ride in the first product (baddbmm's alpha and beta
-    // input), so the scores are written once. The softmax reads them in the compute dtype and keeps its max and
-    // sum in fp32 (ATen's CPU kernel accumulates bf16 in float), as a fused bf16 attention kernel does; casting the
-    // (B, NH, T, T) scores up and the probabilities back down cost four passes over them (8% of a bf16 training
-    // step at lengths 40-100).
-    const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3);
-    const at::Tensor bias =
-        mask.defined() ? at::zeros({B, 1, 1, T}, q.options())
-                             .masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity())
-                             .expand({B, NH, 1, T})
-                             .reshape({B * NH, 1, T})
-                       : at::empty({1, 1, 1}, q.options());  // ignored: beta 0
-    const at::Tensor scores = at::baddbmm(bias, q.reshape({B * NH, T, D}), k.reshape({B * NH, T, D}).transpose(1, 2),
-                                          /*beta=*/mask.defined() ? 1.0 : 0.0, /*alpha=*/1.0 / std::sqrt(double(D)));
-    const at::Tensor probs = hashed_dropout(at::softmax(scores, -1), dropout_p, /*train=*/true);
-    return at::bmm(probs, v.reshape({B * NH, T, D})).view({B, NH, T, D});
+  const bool backward = at::GradMode::is_enabled() && qkv.requires_grad();
+  if (qkv.is_cpu() && (dropout_p > 0 || (backward && qkv.scalar_type() == at::kBFloat16))) {
+    // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than the unfused
+    // products (bench/attention_bench.py); with dropout it falls back to an unfused form anyway, drawing its mask
+    // with the slow Bernoulli sampler. Inference keeps the fused kernel.
+    return training_attention(qkv.contiguous(), mask, dropout_p);
   }
   // softmax(q k^T / sqrt(D) + mask) v, fused (flash / memory-efficient kernels where the device has them).
+  const auto parts = qkv.unbind(0);
   const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional(mask) : std::nullopt;
-  return at::scaled_dot_product_attention(q, k, v, attn_mask, dropout_p);  // (B, NH, T, D)
+  return at::scaled_dot_product_attention(parts[0], parts[1], parts[2], attn_mask, dropout_p);  // (B, NH, T, D)
 }
 
 at::Tensor BertSelfAttentionImpl::packed_attention(const Projections& qkv, const PackedSequences& packed,
@@ -129,14 +118,11 @@ at::Tensor BertSelfAttentionImpl::packed_attention(const Projections& qkv, const
   // Otherwise attention alone runs on the (B, max_length) grid with a padding mask; every other op of the layer
   // stays on the packed rows.
   const int64_t B = packed.first_token.size(0), T = packed.max_length;
-  if (N == B * T && packed.grid_index.size(0) == N) {  // every row real, every sequence T long: the rows are the grid
-    auto heads = [&](const at::Tensor& x) { return x.view({B, T, num_heads_, D}).transpose(1, 2); };
-    return attend(heads(qkv.q), heads(qkv.k), heads(qkv.v), at::Tensor()).transpose(1, 2).reshape({N, H});
-  }
+  if (N == B * T && packed.grid_index.size(0) == N)  // every row real, every sequence T long: the rows are the grid
+    return attend(stacked_heads(qkv, B, T), at::Tensor()).transpose(1, 2).reshape({N, H});
   const at::Tensor fused = qkv.fused.defined() ? qkv.fused : at::cat({qkv.q, qkv.k, qkv.v}, -1);  // (N, 3H)
   const at::Tensor grid = gather_rows(fused.view({-1, D}), gathers.grid_from_fused, gathers.fused_from_grid);
-  const auto parts = grid.view({3, B, num_heads_, T, D}).unbind(0);
-  const at::Tensor out = attend(parts[0], parts[1], parts[2], packed.grid_mask);  // (B, NH, T, D)
+  const at::Tensor out = attend(grid.view({3, B, num_heads_, T, D}), packed.grid_mask);  // (B, NH, T, D)
   return gather_rows(out.contiguous().view({-1, D}), gathers.rows_from_grid, gathers.grid_from_rows).view({N, H});
 }
 

@@ -149,8 +149,11 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   // A projection followed by its adapters: adapters(x, linear(x)).
   at::Tensor project(torch::nn::Linear& linear, const std::vector<std::shared_ptr<LinearAdapter>>& adapters,
                      const at::Tensor& x, const TaskRouting& tasks);
-  // softmax(q k^T / sqrt(D) + mask) v with dropout in training: (B, NH, T, D) each, mask (B, 1, 1, T) or undefined.
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
+  // q, k and v as one (3, B, NH, T, D) view of the projections (a copy only when they are separate tensors).
+  at::Tensor stacked_heads(const Projections& qkv, int64_t B, int64_t T) const;
+  // softmax(q k^T / sqrt(D) + mask) v with dropout in training: qkv (3, B, NH, T, D), mask (B, 1, 1, T) or
+  // undefined; returns (B, NH, T, D).
+  at::Tensor attend(const at::Tensor& qkv, const at::Tensor& mask);
   // softmax(q k^T / sqrt(D)) v per packed sequence: q, k, v (N, H) -> (N, H). Varlen flash attention when
   // `gathers` is undefined, else attend() on the grid.
   at::Tensor packed_attention(const Projections& qkv, const PackedSequences& packed, const AttentionGathers& gathers);

@@ -44,9 +44,8 @@ void fill_mask(I* mask, int64_t n, uint64_t seed, uint32_t threshold, I keep) {
 
 }  // namespace
 
-at::Tensor hashed_dropout(const at::Tensor& x, double p, bool train) {
-  if (!train || p <= 0.0) return x;
-  if (!x.is_cpu() || p >= 1.0) return at::dropout(x, p, train);
+at::Tensor dropout_mask(const at::Tensor& x, double p) {
+  TORCH_CHECK(x.is_cpu() && p > 0.0 && p < 1.0, "dropout_mask: a CPU tensor and 0 < p < 1");
   const auto threshold = static_cast<uint32_t>(std::lround(p * 65536.0));
   const float scale = static_cast<float>(65536.0 / (65536.0 - threshold));  // 1 / P(keep), exactly
   const uint64_t seed = draw_seed();
@@ -59,7 +58,13 @@ at::Tensor hashed_dropout(const at::Tensor& x, double p, bool train) {
               c10::bit_cast<I>(static_cast<scalar_t>(scale)));
     mask = bits.view(x.scalar_type());  // the same bits, read as x's dtype
   });
-  return x * mask;
+  return mask;
+}
+
+at::Tensor hashed_dropout(const at::Tensor& x, double p, bool train) {
+  if (!train || p <= 0.0) return x;
+  if (!x.is_cpu() || p >= 1.0) return at::dropout(x, p, train);
+  return x * dropout_mask(x, p);
 }
 
 }  // namespace adapterbias

@@ -1,0 +1,66 @@
+#include "model/training_attention.h"
+
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "model/dropout.h"
+
+namespace adapterbias {
+namespace {
+
+struct TrainingAttention : torch::autograd::Function<TrainingAttention> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& qkv,
+                            const std::optional<at::Tensor>& padding_mask, double dropout_p) {
+    const at::Tensor mask = padding_mask.value_or(at::Tensor());
+    const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3), D = qkv.size(4);
+    const auto parts = qkv.view({3, B * NH, T, D}).unbind(0);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    const at::Tensor bias = mask.defined() ? at::zeros({B, 1, 1, T}, qkv.options())
+                                                 .masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity())
+                                                 .expand({B, NH, 1, T})
+                                                 .reshape({B * NH, 1, T})
+                                           : at::empty({1, 1, 1}, qkv.options());  // ignored: beta 0
+    const at::Tensor scores = at::baddbmm(bias, parts[0], parts[1].transpose(1, 2),
+                                          /*beta=*/mask.defined() ? 1.0 : 0.0, /*alpha=*/scale);
+    const at::Tensor probs = at::_softmax(scores, -1, /*half_to_float=*/false);
+    const at::Tensor keep = dropout_p > 0 ? dropout_mask(probs, dropout_p) : at::Tensor();
+    const at::Tensor kept = keep.defined() ? probs * keep : probs;
+    ctx->save_for_backward({qkv, probs, keep, kept});
+    ctx->saved_data["scale"] = scale;
+    return at::bmm(kept, parts[2]).view({B, NH, T, D});
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &qkv = saved[0], &probs = saved[1], &keep = saved[2], &kept = saved[3];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3), D = qkv.size(4);
+    const auto parts = qkv.view({3, B * NH, T, D}).unbind(0);
+    const at::Tensor d_out = grads[0].reshape({B * NH, T, D});
+    at::Tensor d_probs = at::bmm(d_out, parts[2].transpose(1, 2));  // (B NH, T, T)
+    if (keep.defined()) d_probs.mul_(keep);
+    const at::Tensor d_scores = at::_softmax_backward_data(d_probs, probs, -1, probs.scalar_type());
+    at::Tensor d_qkv = at::empty_like(qkv);
+    auto d_parts = d_qkv.view({3, B * NH, T, D}).unbind(0);
+    // beta 0: the uninitialised buffer is not read.
+    at::baddbmm_out(d_parts[0], d_parts[0], d_scores, parts[1], /*beta=*/0.0, /*alpha=*/scale);
+    at::baddbmm_out(d_parts[1], d_parts[1], d_scores.transpose(1, 2), parts[0], /*beta=*/0.0, /*alpha=*/scale);
+    at::bmm_out(d_parts[2], kept.transpose(1, 2), d_out);
+    return {d_qkv, at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor training_attention(const at::Tensor& qkv, const at::Tensor& mask, double dropout_p) {
+  TORCH_CHECK(qkv.dim() == 5 && qkv.size(0) == 3 && qkv.is_contiguous(),
+              "training_attention: qkv is (3, B, NH, T, D), contiguous");
+  return TrainingAttention::apply(qkv, mask.defined() ? std::optional(mask) : std::nullopt, dropout_p);
+}
+
+}  // namespace adapterbias
