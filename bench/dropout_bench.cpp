@@ -4,11 +4,8 @@
 // table, microseconds per call (median).
 //
 //   dropout_bench [--threads 2] [--repetitions 200] [--p 0.1]
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -18,6 +15,7 @@
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 
+#include "core/heap.h"
 #include "model/dropout.h"
 
 using namespace adapterbias;
@@ -47,9 +45,7 @@ int main(int argc, char** argv) {
   app.add_option("--p", p, "Dropout probability")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
-  // The heap settings of the CLI's main (src/cli/main.cpp), so that masks reuse freed memory as in training.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  keep_freed_activations_in_heap();  // as the CLI does
 
   struct Case {
     const char* what;

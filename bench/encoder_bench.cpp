@@ -19,6 +19,7 @@
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/utils.h>
 
+#include "core/heap.h"
 #include "model/checkpoint.h"
 #include "model/collate.h"
 #include "model/compute.h"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   app.add_option("--dropout", dropout, "Set every dropout of the backbone to P (default: the config's)");
   app.add_option("--trace", trace_path, "Write a Kineto trace of the timed batches to this file");
   CLI11_PARSE(app, argc, argv);
+  keep_freed_activations_in_heap();  // as the CLI does
   if (threads > 0) at::set_num_threads(threads);
   const Compute compute = resolve_compute(device, precision);
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
+#include "core/heap.h"
 #include "model/checkpoint.h"
 #include "model/collate.h"
 #include "peft/adapter_file.h"
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32, bf16 or auto")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: default)");
   CLI11_PARSE(app, argc, argv);
+  keep_freed_activations_in_heap();  // as the CLI does
   const auto counts = [](const std::string& list) {
     std::vector<int64_t> out;
     for (size_t start = 0; start < list.size();) {

@@ -5,11 +5,8 @@
 // Markdown table, median microseconds per forward + backward; the two forms alternate call by call.
 //
 //   training_attention_bench [--threads 2] [--repetitions 100] [--dtype fp32|bf16]
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -20,6 +17,7 @@
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 
+#include "core/heap.h"
 #include "model/dropout.h"
 #include "model/training_attention.h"
 
@@ -56,9 +54,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
-  // The heap settings of the CLI's main (src/cli/main.cpp), so that activations reuse freed memory as in training.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  keep_freed_activations_in_heap();  // as the CLI does
   const at::ScalarType dtype = dtype_name == "bf16" ? at::kBFloat16 : at::kFloat;
   const int64_t B = 32, NH = 12, D = 32;
   const double p = 0.1;

@@ -1,8 +1,5 @@
 // adapterbias: parameter-efficient transfer learning of BERT/RoBERTa encoders with AdapterBias.
 // main only registers the subcommands (one file each) and maps errors to exit codes.
-#include <malloc.h>
-
-#include <climits>
 #include <cstdio>
 #include <filesystem>
 
@@ -13,18 +10,14 @@
 #include "cli/common.h"
 #include "cli/launch.h"
 #include "core/error.h"
+#include "core/heap.h"
 
 namespace {
 constexpr int kUsageExitCode = 2;  // as Unix tools (and argparse) do
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Every step allocates and frees activations of a few MB. glibc serves those with mmap and unmaps them on
-  // free, so each step faulted its pages in again (a sixth of an RTE-length bf16 training step on 2 cores).
-  // Kept in the heap up to mmap's largest threshold, freed blocks are reused; the peak RSS stays the same
-  // (docs/precision.md).
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  adapterbias::keep_freed_activations_in_heap();
   CLI::App app{"adapterbias: AdapterBias transfer learning for BERT/RoBERTa encoders"};
   app.set_version_flag("--version", "adapterbias 0.1.0");
   app.require_subcommand(1);
