@@ -1,7 +1,7 @@
 // Attention in a CPU training step, forward + backward: training_attention (model/training_attention.h, one
 // autograd node) against the same products as separate ATen ops under autograd (baddbmm with the scale and the
-// padding mask, softmax, hashed dropout, bmm, on q, k and v unbound from one grid), which is what the encoder ran
-// before. MiniLM's heads (NH 12, D 32), batch 32, one row in four half as long as the grid, dropout 0.1. One
+// padding mask, softmax, hashed dropout with its mask, bmm, on q, k and v unbound from one grid), which is what the
+// encoder ran before. MiniLM's heads (NH 12, D 32), batch 32, one row in four half as long as the grid, dropout 0.1. One
 // Markdown table, median microseconds per forward + backward; the two forms alternate call by call.
 //
 //   training_attention_bench [--threads 2] [--repetitions 100] [--dtype fp32|bf16]

@@ -44,8 +44,9 @@ void fill_mask(I* mask, int64_t n, uint64_t seed, uint32_t threshold, I keep) {
 
 }  // namespace
 
-at::Tensor dropout_mask(const at::Tensor& x, double p) {
-  TORCH_CHECK(x.is_cpu() && p > 0.0 && p < 1.0, "dropout_mask: a CPU tensor and 0 < p < 1");
+at::Tensor hashed_dropout(const at::Tensor& x, double p, bool train) {
+  if (!train || p <= 0.0) return x;
+  if (!x.is_cpu() || p >= 1.0) return at::dropout(x, p, train);
   const auto threshold = static_cast<uint32_t>(std::lround(p * 65536.0));
   const float scale = static_cast<float>(65536.0 / (65536.0 - threshold));  // 1 / P(keep), exactly
   const uint64_t seed = draw_seed();
@@ -58,13 +59,7 @@ at::Tensor dropout_mask(const at::Tensor& x, double p) {
               c10::bit_cast<I>(static_cast<scalar_t>(scale)));
     mask = bits.view(x.scalar_type());  // the same bits, read as x's dtype
   });
-  return mask;
-}
-
-at::Tensor hashed_dropout(const at::Tensor& x, double p, bool train) {
-  if (!train || p <= 0.0) return x;
-  if (!x.is_cpu() || p >= 1.0) return at::dropout(x, p, train);
-  return x * dropout_mask(x, p);
+  return x * mask;
 }
 
 }  // namespace adapterbias

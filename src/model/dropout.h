@@ -10,8 +10,4 @@ namespace adapterbias {
 // generator: the same seed gives the same masks, whatever the thread count. Elsewhere at::dropout.
 at::Tensor hashed_dropout(const at::Tensor& x, double p, bool train);
 
-// The mask hashed_dropout multiplies a CPU tensor by, for 0 < p < 1: 1 / P(keep) or 0 per element, x's shape and
-// dtype, from one new seed. For code that keeps the mask for its own backward (training_attention).
-at::Tensor dropout_mask(const at::Tensor& x, double p);
-
 }  // namespace adapterbias

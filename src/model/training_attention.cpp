@@ -27,9 +27,8 @@ struct TrainingAttention : torch::autograd::Function<TrainingAttention> {
     const at::Tensor scores = at::baddbmm(bias, parts[0], parts[1].transpose(1, 2),
                                           /*beta=*/mask.defined() ? 1.0 : 0.0, /*alpha=*/scale);
     const at::Tensor probs = at::_softmax(scores, -1, /*half_to_float=*/false);
-    const at::Tensor keep = dropout_p > 0 ? dropout_mask(probs, dropout_p) : at::Tensor();
-    const at::Tensor kept = keep.defined() ? probs * keep : probs;
-    ctx->save_for_backward({qkv, probs, keep, kept});
+    const at::Tensor kept = hashed_dropout(probs, dropout_p, /*train=*/true);  // its mask is freed here
+    ctx->save_for_backward({qkv, probs, kept});
     ctx->saved_data["scale"] = scale;
     return at::bmm(kept, parts[2]).view({B, NH, T, D});
   }
@@ -37,14 +36,15 @@ struct TrainingAttention : torch::autograd::Function<TrainingAttention> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &qkv = saved[0], &probs = saved[1], &keep = saved[2], &kept = saved[3];
+    const at::Tensor &qkv = saved[0], &probs = saved[1], &kept = saved[2];
     const double scale = ctx->saved_data["scale"].toDouble();
     const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3), D = qkv.size(4);
     const auto parts = qkv.view({3, B * NH, T, D}).unbind(0);
     const at::Tensor d_out = grads[0].reshape({B * NH, T, D});
-    at::Tensor d_probs = at::bmm(d_out, parts[2].transpose(1, 2));  // (B NH, T, T)
-    if (keep.defined()) d_probs.mul_(keep);
-    const at::Tensor d_scores = at::_softmax_backward_data(d_probs, probs, -1, probs.scalar_type());
+    // The softmax's and the dropout's backward in one: with kept = probs * mask and G the gradient of kept,
+    // d scores = G kept - probs rowsum(G kept), so the mask itself is never stored.
+    at::Tensor d_scores = at::bmm(d_out, parts[2].transpose(1, 2)).mul_(kept);  // (B NH, T, T)
+    d_scores.addcmul_(probs, d_scores.sum(-1, /*keepdim=*/true), /*value=*/-1);
     at::Tensor d_qkv = at::empty_like(qkv);
     auto d_parts = d_qkv.view({3, B * NH, T, D}).unbind(0);
     // beta 0: the uninitialised buffer is not read.

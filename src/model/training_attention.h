@@ -8,10 +8,11 @@ namespace adapterbias {
 // (B, 1, 1, T) bool, true where a key may be attended, or undefined. Returns (B, NH, T, D).
 //
 // The same products as the composite of ATen ops (one baddbmm that writes the scaled scores plus the mask, the
-// softmax in the compute dtype with its statistics in fp32 inside ATen's kernel, dropout from dropout_mask, a
-// bmm), with a backward written out: the query, key and value gradients go straight into one (3, ...) buffer,
-// where autograd's unbind backward stacked three separate ones (a copy of all three per layer), and the scale
-// rides in the products' alpha instead of two extra passes over the gradients.
+// softmax in the compute dtype with its statistics in fp32 inside ATen's kernel, hashed dropout, a bmm), with a
+// backward written out: the query, key and value gradients go straight into one (3, ...) buffer, where
+// autograd's unbind backward stacked three separate ones (a copy of all three per layer); the scale rides in the
+// products' alpha instead of two extra passes over the gradients; the dropout mask is not kept for the backward,
+// which needs only the probabilities before and after it.
 at::Tensor training_attention(const at::Tensor& qkv, const at::Tensor& mask, double dropout_p);
 
 }  // namespace adapterbias

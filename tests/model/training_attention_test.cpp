@@ -24,7 +24,7 @@ at::Tensor composite_attention(const at::Tensor& qkv, const at::Tensor& mask, do
   at::Tensor scores = at::matmul(parts[0], parts[1].transpose(-1, -2)) / std::sqrt(static_cast<double>(kD));
   if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   at::Tensor probs = at::softmax(scores, -1);
-  if (dropout_p > 0) probs = probs * dropout_mask(probs.detach(), dropout_p);
+  probs = hashed_dropout(probs, dropout_p, /*train=*/true);  // x * mask under autograd
   return at::matmul(probs, parts[2]);
 }
 
