@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "numeric_gradient.h"
 #include "model/row_gather.h"
 
 namespace adapterbias {
@@ -27,15 +28,7 @@ TEST(RowGather, BackwardMatchesFiniteDifferences) {
   auto loss = [&](const at::Tensor& x) { return (gather_rows(x, index, inverse).sin() * weight).sum(); };
   loss(src).backward();
   const at::Tensor analytic = src.grad();
-  at::Tensor numeric = at::zeros_like(analytic);
-  const double eps = 1e-6;
-  at::NoGradGuard no_grad;
-  for (int64_t i = 0; i < src.numel(); ++i) {
-    at::Tensor plus = src.detach().clone(), minus = src.detach().clone();
-    plus.view({-1})[i] += eps;
-    minus.view({-1})[i] -= eps;
-    numeric.view({-1})[i] = (loss(plus) - loss(minus)).item<double>() / (2 * eps);
-  }
+  const at::Tensor numeric = testing::numeric_gradient(loss, src);
   EXPECT_LT((analytic - numeric).abs().max().item<double>(), 1e-8);
   EXPECT_EQ(analytic[5].abs().sum().item<double>(), 0.0);
 }

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "numeric_gradient.h"
 #include "model/dropout.h"
 #include "model/training_attention.h"
 
@@ -68,15 +69,7 @@ TEST_P(TrainingAttentionTest, BackwardMatchesFiniteDifferences) {
   };
   loss(qkv).backward();
   const at::Tensor analytic = qkv.grad();
-  at::Tensor numeric = at::zeros_like(analytic);
-  const double eps = 1e-6;
-  at::NoGradGuard no_grad;
-  for (int64_t i = 0; i < qkv.numel(); ++i) {
-    at::Tensor plus = qkv.detach().clone(), minus = qkv.detach().clone();
-    plus.view({-1})[i] += eps;
-    minus.view({-1})[i] -= eps;
-    numeric.view({-1})[i] = (loss(plus) - loss(minus)).item<double>() / (2 * eps);
-  }
+  const at::Tensor numeric = testing::numeric_gradient(loss, qkv);
   EXPECT_LT((analytic - numeric).abs().max().item<double>(), 1e-7);
 }
 
