@@ -74,7 +74,8 @@ std::vector<TokenShifts> token_shifts(TaskModel& model, const std::vector<Encodi
                      s.logits = logits[b].clone();
                    }
                  },
-                 BatchLayout::padded);  // the recorders' (B, T) rows line up with the batch
+                 BatchLayout::padded,        // the recorders' (B, T) rows line up with the batch
+                 LastLayer::every_token);  // and every token of the last layer is recorded
   return out;
 }
 

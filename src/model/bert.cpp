@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/nn/functional/activation.h>
@@ -27,6 +29,10 @@ EncoderInput EncoderInput::to(const c10::Device& device) const {
   out.packed.grid_mask = move(packed.grid_mask);
   out.task_index = move(task_index);
   return out;
+}
+
+at::Tensor first_token_states(const at::Tensor& hidden, const PackedSequences* packed) {
+  return packed ? hidden.index_select(0, packed->first_token) : hidden.select(1, 0);
 }
 
 // ---- embeddings: mirrors BertEmbeddings / RobertaEmbeddings.forward --------------------------------------
@@ -79,6 +85,35 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const Forwar
   if (context.packed) return packed_attention(qkv, *context.packed, context.gathers);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
   return attend(stacked_heads(qkv, B, T), context.mask).transpose(1, 2).reshape({B, T, H});
+}
+
+at::Tensor BertSelfAttentionImpl::forward_first_tokens(const at::Tensor& hidden, const at::Tensor& first,
+                                                       const ForwardContext& context, const TaskRouting& first_tasks) {
+  const int64_t B = first.size(0), H = first.size(1), D = H / num_heads_;
+  const at::Tensor q = project(query, query_adapters_, first, first_tasks);  // (B, H)
+  at::Tensor kv;  // (..., 2H): key | value of every token
+  if (fused_applies(context.tasks))
+    kv = at::linear(hidden, fused_weight_.narrow(0, H, 2 * H), fused_bias_.narrow(0, H, 2 * H));
+  else
+    kv = at::cat({project(key, key_adapters_, hidden, context.tasks), project(value, value_adapters_, hidden, context.tasks)}, -1);
+  at::Tensor mask = context.mask;  // (B, 1, 1, T) true where a key is real; undefined: all are
+  if (context.packed) {
+    // The real rows onto the (B, T) grid; the padding cells stay zero and are masked.
+    const PackedSequences& packed = *context.packed;
+    const int64_t N = packed.grid_index.size(0);
+    kv = at::zeros({B * packed.max_length, 2 * H}, kv.options()).index_copy(0, packed.grid_index, kv.narrow(0, 0, N))
+             .view({B, packed.max_length, 2 * H});
+    mask = packed.grid_mask;
+  }
+  const int64_t T = kv.size(1);
+  const at::Tensor heads = kv.view({B, T, 2, num_heads_, D}).permute({2, 0, 3, 1, 4});  // (2, B, NH, T, D)
+  // One query per sequence: the products are B NH T D multiply-adds, so the plain ops under autograd serve; the
+  // softmax in at least fp32, as in the fused kernels.
+  at::Tensor scores = at::matmul(q.reshape({B, num_heads_, 1, D}), heads[0].transpose(-2, -1)) / std::sqrt(double(D));
+  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  const at::Tensor probs = hashed_dropout(at::softmax(scores, -1, at::promote_types(scores.scalar_type(), at::kFloat)),
+                                          attention_dropout, is_training());
+  return at::matmul(probs.to(heads.scalar_type()), heads[1]).view({B, H});  // (B, NH, 1, D) -> (B, H)
 }
 
 at::Tensor BertSelfAttentionImpl::stacked_heads(const Projections& qkv, int64_t B, int64_t T) const {
@@ -256,6 +291,11 @@ at::Tensor BertAttentionImpl::forward(const at::Tensor& hidden, const ForwardCon
   return output(self_attention(hidden, context), hidden, context.tasks);
 }
 
+at::Tensor BertAttentionImpl::forward_first_tokens(const at::Tensor& hidden, const at::Tensor& first,
+                                                   const ForwardContext& context, const TaskRouting& first_tasks) {
+  return output(self_attention->forward_first_tokens(hidden, first, context, first_tasks), first, first_tasks);
+}
+
 BertIntermediateImpl::BertIntermediateImpl(const BertConfig& config) : activation_(config.hidden_act) {
   dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.intermediate_size));
 }
@@ -279,6 +319,13 @@ at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const ForwardContext
   return output(h, attended, context.tasks);                  // (B, T, H)
 }
 
+at::Tensor BertLayerImpl::forward_first_tokens(const at::Tensor& hidden, const ForwardContext& context,
+                                               const TaskRouting& first_tasks) {
+  const at::Tensor first = first_token_states(hidden, context.packed);                          // (B, H)
+  const at::Tensor attended = attention->forward_first_tokens(hidden, first, context, first_tasks);  // (B, H)
+  return output(intermediate(attended, first_tasks), attended, first_tasks);                    // (B, H)
+}
+
 BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
   layer_list_ = register_module("layer", torch::nn::ModuleList());
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
@@ -290,6 +337,13 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
 at::Tensor BertEncoderImpl::forward(at::Tensor hidden, const ForwardContext& context) {
   for (auto& layer : layers) hidden = layer(hidden, context);
   return hidden;
+}
+
+at::Tensor BertEncoderImpl::forward_first_tokens(at::Tensor hidden, const ForwardContext& context,
+                                                 const TaskRouting& first_tasks) {
+  if (layers.empty()) return first_token_states(hidden, context.packed);
+  for (size_t l = 0; l + 1 < layers.size(); ++l) hidden = layers[l](hidden, context);
+  return layers.back()->forward_first_tokens(hidden, context, first_tasks);
 }
 
 BertPoolerImpl::BertPoolerImpl(const BertConfig& config) {
@@ -358,7 +412,7 @@ AttentionGathers attention_gathers(const PackedSequences& packed, int64_t num_he
 
 }  // namespace
 
-EncoderOutput BertModelImpl::forward(const EncoderInput& batch) {
+EncoderOutput BertModelImpl::forward(const EncoderInput& batch, LastLayer last_layer) {
   const AutocastScope autocast(compute_);
   const int64_t real_rows = batch.is_packed() ? batch.input_ids.size(0) : 0;
   const bool grid_attention = batch.is_packed() && !(compute_.device.is_cuda() && compute_.bf16());
@@ -390,13 +444,15 @@ EncoderOutput BertModelImpl::forward(const EncoderInput& batch) {
     row_tasks = TaskRouting(input.task_stacks.get(), one_task ? rows.squeeze(0) : rows);
   }
   EncoderOutput out;
-  out.last_hidden_state = encoder(embeddings(input, context.tasks), context);
-  if (fillers > 0) out.last_hidden_state = out.last_hidden_state.narrow(0, 0, real_rows);
-  if (pooler) {
-    const at::Tensor& hidden = out.last_hidden_state;
-    out.pooler_output = pooler(input.is_packed() ? hidden.index_select(0, input.packed.first_token) : hidden.select(1, 0),
-                               row_tasks);
+  const at::Tensor embedded = embeddings(input, context.tasks);
+  if (last_layer == LastLayer::first_tokens) {
+    out.first_tokens = encoder->forward_first_tokens(embedded, context, row_tasks);
+  } else {
+    out.last_hidden_state = encoder(embedded, context);
+    if (fillers > 0) out.last_hidden_state = out.last_hidden_state.narrow(0, 0, real_rows);
+    out.first_tokens = first_token_states(out.last_hidden_state, context.packed);
   }
+  if (pooler) out.pooler_output = pooler(out.first_tokens, row_tasks);
   return out;
 }
 

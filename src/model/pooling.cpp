@@ -18,17 +18,20 @@ const char* pooling_name(Pooling pooling) {
   return pooling == Pooling::cls ? "cls" : pooling == Pooling::mean ? "mean" : "pooler";
 }
 
+LastLayer last_layer_for(Pooling pooling) {
+  return pooling == Pooling::mean ? LastLayer::every_token : LastLayer::first_tokens;
+}
+
 at::Tensor pool(Pooling pooling, const EncoderInput& input, const EncoderOutput& out) {
   // At least fp32: a mean of bf16 states summed in bf16 would lose the low bits of every row.
-  const at::ScalarType dtype = at::promote_types(out.last_hidden_state.scalar_type(), at::kFloat);
+  const at::ScalarType dtype = at::promote_types(out.first_tokens.scalar_type(), at::kFloat);
   if (pooling == Pooling::pooler) {
     if (!out.pooler_output.defined()) throw InputError("this model has no pooler: pool with cls or mean");
     return out.pooler_output.to(dtype);
   }
-  const at::Tensor& states = out.last_hidden_state;
-  if (pooling == Pooling::cls)
-    return (input.is_packed() ? states.index_select(0, input.packed.first_token) : states.select(1, 0)).to(dtype);
-  const at::Tensor hidden = states.to(dtype);
+  if (pooling == Pooling::cls) return out.first_tokens.to(dtype);
+  TORCH_CHECK(out.last_hidden_state.defined(), "mean pooling reads every token: run the encoder with LastLayer::every_token");
+  const at::Tensor hidden = out.last_hidden_state.to(dtype);
   if (input.is_packed()) {
     // (N, H) tokens -> (B, H): each sequence's rows summed, divided by its length. The output size is given,
     // so repeat_interleave needs no read-back.

@@ -22,4 +22,7 @@ const char* pooling_name(Pooling pooling);
 // tensors on that device). Differentiable; reads nothing back to the host.
 at::Tensor pool(Pooling pooling, const EncoderInput& input, const EncoderOutput& out);
 
+// What the encoder's last layer must compute for `pooling`: every token for mean, else the first tokens.
+LastLayer last_layer_for(Pooling pooling);
+
 }  // namespace adapterbias

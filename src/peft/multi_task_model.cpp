@@ -190,8 +190,14 @@ void MultiTaskModel::rebuild_routing() {
 at::Tensor MultiTaskModel::forward(EncoderInput input) {
   if (tasks_.empty()) throw InputError("no task is loaded");
   TORCH_CHECK(input.task_index.defined(), "forward needs task_index (B) int64");
-  const EncoderOutput out = encode(input);
+  const EncoderOutput out = encode(input, heads_read());
   return head_logits(head_input(input, out), input.task_index);
+}
+
+LastLayer MultiTaskModel::heads_read() const {
+  LastLayer read = LastLayer::first_tokens;
+  for (const auto& task : tasks_) read = both(read, last_layer_for(parse_pooling(task.info.pooling)));
+  return read;
 }
 
 at::Tensor MultiTaskModel::head_input(const EncoderInput& input, const EncoderOutput& out) const {
@@ -199,7 +205,7 @@ at::Tensor MultiTaskModel::head_input(const EncoderInput& input, const EncoderOu
   for (const auto& task : tasks_) used.insert(task.info.pooling);
   if (used.size() == 1 && *used.begin() == "pooler") return out.pooler_output.to(at::kFloat);
   TORCH_CHECK(input.task_index.defined(), "head_input needs task_index");
-  const EncoderInput on_device = input.to(out.last_hidden_state.device());
+  const EncoderInput on_device = input.to(out.first_tokens.device());
   const int64_t B = on_device.is_packed() ? on_device.packed.first_token.size(0) : on_device.input_ids.size(0);
   const at::Tensor task = on_device.task_index.expand({B});
   at::Tensor pooled;
@@ -221,9 +227,9 @@ at::Tensor MultiTaskModel::head_logits(const at::Tensor& pooled, const at::Tenso
       .to(at::kCPU);
 }
 
-EncoderOutput MultiTaskModel::encode(EncoderInput input) {
+EncoderOutput MultiTaskModel::encode(EncoderInput input, LastLayer last_layer) {
   torch::NoGradGuard no_grad;
-  if (!input.task_index.defined()) return pretrained_.model->forward(input.to(compute_.device));
+  if (!input.task_index.defined()) return pretrained_.model->forward(input.to(compute_.device), last_layer);
   const at::Tensor rows = input.task_index;
   TORCH_CHECK(rows.dim() == 1 && rows.scalar_type() == at::kLong, "task_index must be (B) int64");
   if (rows.is_cpu() && rows.numel() > 0) {
@@ -234,7 +240,7 @@ EncoderOutput MultiTaskModel::encode(EncoderInput input) {
   }
   input = input.to(compute_.device);
   input.task_stacks = routing_;
-  return pretrained_.model->forward(input);
+  return pretrained_.model->forward(input, last_layer);
 }
 
 int64_t MultiTaskModel::task_bytes() const {

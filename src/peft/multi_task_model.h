@@ -58,9 +58,12 @@ class MultiTaskModel {
   at::Tensor forward(EncoderInput input);
   // The encoder's outputs on the model's device: under each row's task when input.task_index is set, else the
   // backbone alone (every injected method at its identity).
-  EncoderOutput encode(EncoderInput input);
+  EncoderOutput encode(EncoderInput input, LastLayer last_layer = LastLayer::every_token);
+  // What the heads need of the last layer: the first tokens, unless a loaded task pools the mean of every token.
+  LastLayer heads_read() const;
   // What each row's head reads (B, H) fp32, by its task's pooling (AdapterInfo::pooling): the pooler output
-  // when every loaded task reads it. `input` as given to encode, `out` what it returned.
+  // when every loaded task reads it. `input` as given to encode, `out` what it returned (encoded with at least
+  // heads_read()).
   at::Tensor head_input(const EncoderInput& input, const EncoderOutput& out) const;
   // The heads of `task_index` (B) on `pooled` (B, H): logits as forward() gives them.
   at::Tensor head_logits(const at::Tensor& pooled, const at::Tensor& task_index) const;

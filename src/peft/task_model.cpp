@@ -25,8 +25,8 @@ TaskModel::TaskModel(BertModel backbone_, std::unique_ptr<PeftMethod> method_, i
   for (auto& t : trainable()) t.tensor.set_requires_grad(true);
 }
 
-at::Tensor TaskModel::forward(const EncoderInput& input) {
-  const EncoderOutput out = backbone->forward(input);
+at::Tensor TaskModel::forward(const EncoderInput& input, LastLayer last_layer) {
+  const EncoderOutput out = backbone->forward(input, both(last_layer_for(pooling), last_layer));
   // The head computes in its own (trained, fp32) dtype whatever the backbone's precision.
   const at::Tensor pooled = pool(pooling, input, out).to(classifier->weight.scalar_type());
   return classifier(hashed_dropout(pooled, head_dropout->options.p(), head_dropout->is_training()));  // (B, num_labels)

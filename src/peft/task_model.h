@@ -18,7 +18,9 @@ class TaskModel {
   TaskModel(BertModel backbone, std::unique_ptr<PeftMethod> method, int64_t num_labels, double head_dropout = 0.5,
             Pooling pooling = Pooling::pooler);
 
-  at::Tensor forward(const EncoderInput& input);  // logits (B, num_labels), fp32; regression: (B, 1)
+  // Logits (B, num_labels), fp32; regression: (B, 1). The last layer computes what the head reads (model/bert.h
+  // LastLayer); every_token makes it compute every token, for what observes the last layer's tokens (recorders).
+  at::Tensor forward(const EncoderInput& input, LastLayer last_layer = LastLayer::first_tokens);
   void train(bool on = true);
   void eval() { train(false); }
   // Device and precision of the backbone (BertModelImpl::set_compute); the head stays fp32 on that device.

@@ -162,7 +162,15 @@ void Batcher::run_batch(std::vector<Row>& batch) {
     }
     EncoderInput input = collate_packed(encodings);
     if (tasked) input.task_index = at::tensor(task_of, at::kLong);
-    const EncoderOutput out = model_.encode(input);
+    // The last layer on the first tokens alone when that is all the rows read.
+    LastLayer last_layer = LastLayer::first_tokens;
+    for (const Row* row : runnable) {
+      const RowRequest& r = row->request;
+      last_layer = both(last_layer, r.kind == RowRequest::Kind::predict ? model_.heads_read()
+                                    : r.tokens                          ? LastLayer::every_token
+                                                                        : last_layer_for(r.pooling));
+    }
+    const EncoderOutput out = model_.encode(input, last_layer);
 
     // Each kind of output once for the whole batch, on the CPU, then every row takes its part.
     std::vector<int64_t> predicted;
@@ -196,7 +204,7 @@ void Batcher::run_batch(std::vector<Row>& batch) {
         result.values = floats(hidden.narrow(0, offsets[i], lengths[i]).contiguous());
       } else {
         at::Tensor& p = pooled[row.request.pooling];
-        if (!p.defined()) p = pool(row.request.pooling, input.to(out.last_hidden_state.device()), out).cpu().contiguous();
+        if (!p.defined()) p = pool(row.request.pooling, input.to(out.first_tokens.device()), out).cpu().contiguous();
         result.values = floats(p[static_cast<int64_t>(i)]);
       }
       results.push_back(std::move(result));

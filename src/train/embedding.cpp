@@ -15,9 +15,10 @@ namespace adapterbias {
 namespace {
 
 // Runs the encoder over `encodings` in packed batches (lengths sorted into batches, no padding) and hands each
-// batch's input indices, lengths and outputs to `use`.
+// batch's input indices, lengths and outputs (the last layer computed as `last_layer` says) to `use`.
 template <typename Use>
-void for_each_batch(BertModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, Use&& use) {
+void for_each_batch(BertModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, LastLayer last_layer,
+                    Use&& use) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<int64_t> lengths;
@@ -30,7 +31,7 @@ void for_each_batch(BertModel& model, const std::vector<Encoding>& encodings, in
       row_lengths.push_back(lengths[i]);
     }
     const EncoderInput input = collate_packed(rows).to(model->compute().device);
-    use(batch, row_lengths, input, model->forward(input));
+    use(batch, row_lengths, input, model->forward(input, last_layer));
   }
 }
 
@@ -42,7 +43,7 @@ std::string_view bytes_of(const at::Tensor& t) {
 
 at::Tensor embed_pooled(BertModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, Pooling pooling) {
   at::Tensor pooled = at::zeros({static_cast<int64_t>(encodings.size()), model->config().hidden_size});
-  for_each_batch(model, encodings, batch_size,
+  for_each_batch(model, encodings, batch_size, last_layer_for(pooling),
                  [&](const std::vector<int64_t>& batch, const std::vector<int64_t>&, const EncoderInput& input,
                      const EncoderOutput& out) {
                    pooled.index_copy_(0, at::tensor(batch, at::kLong), pool(pooling, input, out).cpu());
@@ -69,7 +70,8 @@ void write_embeddings(BertModel& model, const std::vector<Encoding>& encodings, 
     writer.write("offsets", 0, std::string_view(reinterpret_cast<const char*>(offsets.data()), offsets.size() * 8));
   const size_t row_bytes = static_cast<size_t>(H) * sizeof(float);
   Progress progress((N + batch_size - 1) / batch_size, "embed");
-  for_each_batch(model, encodings, batch_size,
+  const LastLayer last_layer = outputs.tokens ? LastLayer::every_token : last_layer_for(*outputs.pooling);
+  for_each_batch(model, encodings, batch_size, last_layer,
                  [&](const std::vector<int64_t>& batch, const std::vector<int64_t>& lengths, const EncoderInput& input,
                      const EncoderOutput& out) {
                    int64_t tokens = 0;

@@ -49,10 +49,10 @@ void for_each_batch(const std::vector<Encoding>& encodings, int64_t batch_size, 
 void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
                     const std::string& progress_label,
                     const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
-                    BatchLayout layout) {
+                    BatchLayout layout, LastLayer last_layer) {
   model.eval();
   const auto forward = [&](const EncoderInput& input, const std::vector<int64_t>&) {
-    return model.forward(input.to(model.compute().device));
+    return model.forward(input.to(model.compute().device), last_layer);
   };
   for_each_batch(encodings, batch_size, pad_token_id, progress_label, forward, visit, layout);
 }

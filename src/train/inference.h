@@ -33,11 +33,12 @@ void for_each_batch(const std::vector<Encoding>& encodings, int64_t batch_size, 
                     const std::string& progress_label, const BatchForward& forward, const BatchVisit& visit,
                     BatchLayout layout = BatchLayout::packed);
 
-// The same for a task model, in eval mode on its device: logits (B, num_labels).
+// The same for a task model, in eval mode on its device: logits (B, num_labels); its last layer as
+// TaskModel::forward computes it.
 void for_each_batch(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size, int64_t pad_token_id,
                     const std::string& progress_label,
                     const std::function<void(const std::vector<int64_t>&, const at::Tensor&)>& visit,
-                    BatchLayout layout = BatchLayout::packed);
+                    BatchLayout layout = BatchLayout::packed, LastLayer last_layer = LastLayer::first_tokens);
 
 // Logits (N, num_labels) in input order, from length-bucketed batches without gradients, in eval mode.
 at::Tensor predict_logits(TaskModel& model, const std::vector<Encoding>& encodings, int64_t batch_size,

@@ -48,6 +48,17 @@ std::vector<const Encoding*> pointers(const std::vector<Encoding>& rows) {
   return out;
 }
 
+void clear_gradients(BertModel& model) {
+  for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+}
+
+// Every parameter's gradient, zeros where it has none.
+std::vector<at::Tensor> gradients(BertModel& model) {
+  std::vector<at::Tensor> out;
+  for (auto& p : model->parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+  return out;
+}
+
 TEST(Packed, LayoutIsBuiltFromLengths) {
   const auto rows = mixed_rows();
   const EncoderInput in = collate_packed(pointers(rows));
@@ -105,7 +116,7 @@ TEST_P(PackedModel, PoolingsEqualPaddedAndTheirDefinitions) {
     EXPECT_LT((a - b).abs().max().item<double>(), 1e-5) << pooling_name(how);
     // Gradients reach the encoder through either form alike.
     auto grads_of = [&](const EncoderInput& input) {
-      for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+      clear_gradients(model);
       pool(how, input, model->forward(input)).pow(2).sum().backward();
       return model->embeddings->word_embeddings->weight.grad().clone();
     };
@@ -141,11 +152,9 @@ TEST_P(PackedModel, GradientsEqualPadded) {
   model->set_dropout(0.0);
   const auto rows = mixed_rows();
   auto grads_of = [&](const EncoderInput& input) {
-    for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+    clear_gradients(model);
     model->forward(input).pooler_output.pow(2).sum().backward();
-    std::vector<at::Tensor> out;
-    for (auto& p : model->parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
-    return out;
+    return gradients(model);
   };
   const auto padded = grads_of(collate(pointers(rows), model->config().pad_token_id));
   const auto packed = grads_of(collate_packed(pointers(rows)));
@@ -173,13 +182,11 @@ TEST_P(PackedModel, FillerRowsAndAWiderGridChangeNothing) {
     std::vector<at::Tensor> grads;
   };
   auto run = [&](const EncoderInput& input) {
-    for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();
+    clear_gradients(model);
     const EncoderOutput out = model->forward(input);
     const at::Tensor real = out.last_hidden_state.narrow(0, 0, 15);
     (out.pooler_output.pow(2).sum() + real.sin().sum()).backward();
-    Result r{real.detach(), out.pooler_output.detach(), {}};
-    for (auto& p : model->parameters()) r.grads.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
-    return r;
+    return Result{real.detach(), out.pooler_output.detach(), gradients(model)};
   };
   const Result want = run(plain), got = run(widened);
   EXPECT_LT((want.hidden - got.hidden).abs().max().item<double>(), 1e-5);
@@ -187,6 +194,32 @@ TEST_P(PackedModel, FillerRowsAndAWiderGridChangeNothing) {
   ASSERT_EQ(want.grads.size(), got.grads.size());
   for (size_t i = 0; i < want.grads.size(); ++i)
     EXPECT_LT((want.grads[i] - got.grads[i]).abs().max().item<double>(), 1e-5) << "parameter " << i;
+}
+
+// LastLayer::first_tokens: the first tokens' states, the pooler and every gradient as from every token, padded,
+// packed and on a widened grid with filler rows (fp32, 1e-5).
+TEST_P(PackedModel, FirstTokensEqualEveryToken) {
+  torch::manual_seed(6);
+  BertModel model(tiny_config(GetParam()));
+  model->train();
+  model->set_dropout(0.0);
+  const auto rows = mixed_rows();
+  const EncoderInput packed = collate_packed(pointers(rows));
+  for (const EncoderInput& input : {collate(pointers(rows), model->config().pad_token_id), packed,
+                                    widen_packed(packed, /*filler_rows=*/3, /*grid_length=*/9)}) {
+    auto run = [&](LastLayer last_layer) {
+      clear_gradients(model);
+      const EncoderOutput out = model->forward(input, last_layer);
+      (out.pooler_output.pow(2).sum() + out.first_tokens.sin().sum()).backward();
+      std::vector<at::Tensor> r = {out.first_tokens.detach(), out.pooler_output.detach()};
+      for (const at::Tensor& g : gradients(model)) r.push_back(g);
+      return r;
+    };
+    const auto every = run(LastLayer::every_token), first = run(LastLayer::first_tokens);
+    ASSERT_EQ(every.size(), first.size());
+    for (size_t i = 0; i < every.size(); ++i)
+      EXPECT_LT((every[i] - first[i]).abs().max().item<double>(), 1e-5) << (i < 2 ? "output " : "parameter ") << i;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(BertAndRoberta, PackedModel, ::testing::Bool());

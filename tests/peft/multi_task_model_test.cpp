@@ -127,6 +127,16 @@ TEST_P(MixedBatch, EveryRowGetsItsOwnTaskModelsLogits) {
   std::vector<int64_t> task_of;
   for (size_t b = 0; b < rows.size(); ++b) task_of.push_back(static_cast<int64_t>(rng() % tasks.size()));
   expect_rows_match(engine, tasks, task_of, rows, GetParam());
+  // The last layer on the first tokens alone gives the heads the same reads, each row under its own task.
+  {
+    EncoderInput input = collate(pointers(rows), 0, GetParam());
+    input.task_index = at::tensor(task_of, at::kLong);
+    const EncoderOutput every = engine.encode(input, LastLayer::every_token);
+    const EncoderOutput first = engine.encode(input, LastLayer::first_tokens);
+    EXPECT_FALSE(first.last_hidden_state.defined());
+    EXPECT_LT((every.first_tokens - first.first_tokens).abs().max().item<double>(), 1e-5);
+    EXPECT_LT((every.pooler_output - first.pooler_output).abs().max().item<double>(), 1e-5);
+  }
   // A batch of one task among several takes that task's rows without the per-token gather.
   for (const int64_t k : {1, 4}) expect_rows_match(engine, tasks, std::vector<int64_t>(rows.size(), k), rows, GetParam());
 }
