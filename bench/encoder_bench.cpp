@@ -5,6 +5,7 @@
 //
 //   encoder_bench --model CHECKPOINT_DIR --mode forward|train --batch 32 --length 128 [--min-length 8]
 //                 --precision fp32|bf16 --layout packed|padded --repetitions 10 [--trace trace.json]
+//                 [--last-layer every_token|first_tokens]
 // --trace writes a Kineto (chrome://tracing) trace of the timed batches; bench/trace_ops.py sums it per op.
 #include <sys/resource.h>
 
@@ -30,6 +31,7 @@ using namespace adapterbias;
 
 int main(int argc, char** argv) {
   std::string model_name, trace_path, mode = "forward", precision = "fp32", layout = "packed", device = "cpu";
+  std::string last_layer_name;
   int64_t batch = 32, length = 128, min_length = 0, repetitions = 10, warmup = 2;
   int threads = 0;
   double dropout = -1.0;
@@ -47,7 +49,13 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads (0: default)")->capture_default_str();
   app.add_option("--dropout", dropout, "Set every dropout of the backbone to P (default: the config's)");
   app.add_option("--trace", trace_path, "Write a Kineto trace of the timed batches to this file");
+  app.add_option("--last-layer", last_layer_name,
+                 "every_token or first_tokens (default: forward every_token, as BertModel's last_hidden_state; train "
+                 "first_tokens, as `adapterbias train`)")
+      ->check(CLI::IsMember({"every_token", "first_tokens"}));
   CLI11_PARSE(app, argc, argv);
+  if (last_layer_name.empty()) last_layer_name = mode == "forward" ? "every_token" : "first_tokens";
+  const LastLayer last_layer = last_layer_name == "every_token" ? LastLayer::every_token : LastLayer::first_tokens;
   keep_freed_activations_in_heap();  // as the CLI does
   if (threads > 0) at::set_num_threads(threads);
   const Compute compute = resolve_compute(device, precision);
@@ -89,14 +97,14 @@ int main(int argc, char** argv) {
     if (mode == "forward") {
       torch::NoGradGuard no_grad;
       model.eval();
-      model.backbone->forward(input).pooler_output.sum().item<double>();  // waits for the device
+      model.backbone->forward(input, last_layer).pooler_output.sum().item<double>();  // waits for the device
     } else {
       model.train();
       optimizer->zero_grad();
       at::Tensor loss;
       {
         RECORD_USER_SCOPE("phase: forward");
-        loss = at::cross_entropy_loss(model.forward(input), labels);
+        loss = at::cross_entropy_loss(model.forward(input, last_layer), labels);
       }
       {
         RECORD_USER_SCOPE("phase: backward");
@@ -118,7 +126,7 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &usage);
   nlohmann::json out = {{"impl", "adapterbias"}, {"mode", mode}, {"batch", batch}, {"length", length},
                         {"min_length", min_length}, {"precision", compute.bf16() ? "bf16" : "fp32"},
-                        {"device", compute.device.str()}, {"layout", layout},
+                        {"device", compute.device.str()}, {"layout", layout}, {"last_layer", last_layer_name},
                         {"threads", at::get_num_threads()}, {"seconds_per_batch", mean},
                         {"seconds_std", std::sqrt(var)}, {"real_tokens", timed_tokens},
                         {"tokens_per_s", timed_tokens / total}, {"peak_rss_mb", usage.ru_maxrss / 1024.0}};

@@ -6,6 +6,8 @@ Two measurements on the packaged MiniLM with random token ids:
   forward: inference forward pass (no gradients, eval mode);
   train:   one AdapterBias training step (forward, backward, AdamW) with only v, L_alpha, the output LayerNorms
            and the head trainable; the transformers row is the same method patched into BertOutput in Python.
+adapterbias runs padded and packed with every token through the last layer (as transformers), and packed with
+the last layer on the first tokens only (what its head reads; what `train` and `predict` run).
 Each implementation runs in its own process (so peak memory is its own), the same number of threads.
 
   python3 bench/encoder_bench.py --bin build/bench/encoder_bench [--batch 32 --length 128 --mixed 8-256]
@@ -111,6 +113,7 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--modes", default="forward,train")
+    p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: run the reference in-process
     p.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     p.add_argument("--min-length", type=int, default=0, help=argparse.SUPPRESS)
@@ -126,22 +129,28 @@ def main():
         for name, length, min_length in workloads:
             common = ["--batch", str(args.batch), "--length", str(length), "--min-length", str(min_length),
                       "--repetitions", str(args.repetitions), "--warmup", str(args.warmup), "--threads", str(args.threads)]
-            for precision in ("fp32", "bf16"):
+            for precision in args.precisions.split(","):
                 ref = subprocess.run([sys.executable, __file__, "--mode", mode, "--precision", precision, *common],
                                      capture_output=True, text=True, check=True)
-                rows.append({**json.loads(ref.stdout.strip().splitlines()[-1]), "workload": name})
-                for layout in ("padded", "packed"):
+                rows.append({**json.loads(ref.stdout.strip().splitlines()[-1]), "workload": name,
+                             "last_layer": "every_token"})
+                for layout, last_layer in (("padded", "every_token"), ("packed", "every_token"),
+                                           ("packed", "first_tokens")):
                     ours = subprocess.run([args.bin, "--model", minilm_dir(), "--mode", mode, "--precision", precision,
-                                           "--layout", layout, *common], capture_output=True, text=True, check=True)
+                                           "--layout", layout, "--last-layer", last_layer, *common],
+                                          capture_output=True, text=True, check=True)
                     rows.append({**json.loads(ours.stdout.strip().splitlines()[-1]), "workload": name})
     print(f"MiniLM-L6 (H 384), batch {args.batch}; fixed: every row {args.length} tokens; mixed: row lengths uniform in "
           f"{args.mixed}; {args.threads} threads, CPU; {args.repetitions} timed batches; tokens/s of real tokens\n")
-    print("| mode | lengths | implementation | precision | layout | s / batch | tokens/s | vs adapterbias fp32 padded | peak RSS (MB) |")
-    print("|---|---|---|---|---|---:|---:|---:|---:|")
+    base_precision = args.precisions.split(",")[0]
+    print("| mode | lengths | implementation | precision | layout | last layer | s / batch | tokens/s | "
+          f"vs adapterbias {base_precision} padded | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---:|---:|---:|---:|")
     for r in rows:
         base = next(b for b in rows if b["mode"] == r["mode"] and b["workload"] == r["workload"]
-                    and b["impl"] == "adapterbias" and b["precision"] == "fp32" and b["layout"] == "padded")
+                    and b["impl"] == "adapterbias" and b["precision"] == base_precision and b["layout"] == "padded")
         print(f"| {r['mode']} | {r['workload']} | {r['impl']} | {r['precision']} | {r['layout']} | "
+              f"{r['last_layer'].replace('_', ' ')} | "
               f"{r['seconds_per_batch']:.3f} ± {r['seconds_std']:.3f} | {r['tokens_per_s']:,.0f} | "
               f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_rss_mb']:,.0f} |")
 
