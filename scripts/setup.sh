@@ -43,7 +43,7 @@ fi
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build "$BUILD_DIR" -j"$(nproc)"
+cmake --build "$BUILD_DIR" -j"$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"  # nproc alone follows OMP_NUM_THREADS
 
 # --- Python package: the extension this build made, installed with python/adapterbias (pyproject.toml) ------------
 # Without build isolation, so that pip uses the installed torch and this build folder (nothing is compiled again).

@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# One thread per test process: ctest runs tests in parallel, and OpenMP threads that outnumber the
-# free cores spin at barriers and run many times slower.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$(nproc)" "$@"
+# One test process per core (nproc alone would follow OMP_NUM_THREADS and run them one at a time), and one
+# thread per test process: OpenMP threads that outnumber the free cores spin at barriers and run many times
+# slower.
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$cores" "$@"
 # A full run also builds the torch-free layers under AddressSanitizer + UndefinedBehaviorSanitizer and runs
 # their unit tests and fuzz targets (scripts/sanitize.sh, about 4 minutes on 2 cores).
 if [ $# -eq 0 ]; then
