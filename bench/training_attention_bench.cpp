@@ -4,7 +4,7 @@
 // encoder ran before. MiniLM's heads (NH 12, D 32), batch 32, one row in four half as long as the grid, dropout 0.1. One
 // Markdown table, median microseconds per forward + backward; the two forms alternate call by call.
 //
-//   training_attention_bench [--threads 2] [--repetitions 100] [--dtype fp32|bf16]
+//   training_attention_bench [--threads 2] [--repetitions 100] [--dtype fp32|bf16] [--lengths 24 32 64 128]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -47,11 +47,13 @@ int main(int argc, char** argv) {
   CLI::App app{"training_attention against the composite ATen ops"};
   int threads = 2, repetitions = 100;
   std::string dtype_name = "fp32";
+  std::vector<int64_t> lengths{24, 32, 64, 128};
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();
   app.add_option("--repetitions", repetitions, "Timed calls per form and row")->capture_default_str();
   app.add_option("--dtype", dtype_name, "fp32 or bf16 (bf16 is emulated, slow, without AMX or AVX512-BF16)")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
+  app.add_option("--lengths", lengths, "Grid lengths T, one row each")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
   keep_freed_activations_in_heap();  // as the CLI does
@@ -60,7 +62,7 @@ int main(int argc, char** argv) {
   const double p = 0.1;
 
   std::printf("| grid length T | dtype | ATen ops (us) | training_attention (us) | speed-up |\n|---:|---|---:|---:|---:|\n");
-  for (const int64_t T : {24, 32, 64, 128}) {
+  for (const int64_t T : lengths) {
     const at::Tensor qkv = at::randn({3, B, NH, T, D}).to(dtype);
     const at::Tensor lengths = at::where(at::arange(B) % 4 == 0, at::full({B}, T / 2), at::full({B}, T));
     const at::Tensor mask = at::arange(T).lt(lengths.view({B, 1})).view({B, 1, 1, T});

@@ -375,8 +375,9 @@ int64_t bucketed_rows(int64_t rows) {
 // The attention grid's length for CPU bf16: a multiple of 32, the bf16 vector width, where ATen's softmax and its
 // backward run several times faster per element than at other lengths (each row's tail otherwise takes a slower
 // loop; bench/softmax_bench.py), which more than pays for the masked columns. It also keeps the attention
-// products to a few shapes.
-int64_t bucketed_grid_length(int64_t length) { return (length + 31) / 32 * 32; }
+// products to a few shapes. Grids of at most 16 (most of SST-2's batches) stay 16: there the products and scores
+// are a quarter of a 32-wide grid's, which outweighs the slower softmax (training_attention_bench --lengths).
+int64_t bucketed_grid_length(int64_t length) { return length <= 16 ? 16 : (length + 31) / 32 * 32; }
 
 // A packed batch laid out for attention on the grid: a filler row when the grid has padding and a padding cell
 // when there are filler rows (what AttentionGathers needs), bucketed for CPU bf16.
