@@ -47,7 +47,7 @@ TEST(Dropout, SameSeedSameMaskWhateverTheThreads) {
 TEST(Dropout, MaskIsTheDocumentedHashOfSeedAndIndex) {
   // Element i is kept when 16-bit lane i % 4 of splitmix64(seed ^ (i / 4) * K) reaches p * 65536, the seed being
   // the default generator's next random64(): checked element by element on sizes whose tails are not whole chunks
-  // of 4, with threads splitting the chunks, in fp32 and bf16.
+  // of 4, with threads splitting the chunks, in fp32, bf16 and fp64.
   auto splitmix64 = [](uint64_t z) {
     z += 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -56,7 +56,7 @@ TEST(Dropout, MaskIsTheDocumentedHashOfSeedAndIndex) {
   };
   const uint32_t threshold = 19661;  // p = 0.3
   for (const int64_t n : {1, 7, 4099, 20001})
-    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kDouble}) {
       at::manual_seed(n);
       const uint64_t seed = at::detail::getDefaultCPUGenerator().get<at::CPUGeneratorImpl>()->random64();
       at::manual_seed(n);
