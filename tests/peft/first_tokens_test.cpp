@@ -2,6 +2,7 @@
 // the same (fp32, 1e-5; bf16 within its tolerance), for every registered method, with heads on the pooler and
 // on [CLS], in both batch layouts. (Model level, RoBERTa positions and a widened grid: tests/model/packed_test.cpp;
 // rows of several tasks: tests/peft/multi_task_model_test.cpp.)
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,15 @@ struct Case {
   BatchLayout layout;
 };
 
+std::string describe(const Case& c) {
+  return c.method + "_" + pooling_name(c.pooling) + (c.layout == BatchLayout::packed ? "_packed" : "_padded");
+}
+
+// What GoogleTest prints for a failing case's parameter (else the struct's bytes).
+void PrintTo(const Case& c, std::ostream* os) { *os << describe(c); }
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  std::string name = info.param.method + "_" + pooling_name(info.param.pooling) +
-                     (info.param.layout == BatchLayout::packed ? "_packed" : "_padded");
+  std::string name = describe(info.param);
   for (char& c : name)
     if (c == '-') c = '_';
   return name;
@@ -105,7 +112,9 @@ TEST_P(FirstTokens, SameGradients) {
   const auto trainable = model.trainable();
   for (size_t i = 0; i < trainable.size(); ++i) {
     ASSERT_EQ(every[i].defined(), first[i].defined()) << trainable[i].name;
-    if (every[i].defined()) EXPECT_LT(max_diff(every[i], first[i]), 1e-5) << trainable[i].name;
+    if (every[i].defined()) {
+      EXPECT_LT(max_diff(every[i], first[i]), 1e-5) << trainable[i].name;
+    }
   }
 }
 
