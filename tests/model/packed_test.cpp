@@ -79,7 +79,17 @@ TEST(Packed, CollateKnowsWhetherThereIsPadding) {
   EXPECT_FALSE(collate({&rows[0], &rows[0]}, 0).has_padding);
 }
 
-class PackedModel : public ::testing::TestWithParam<bool> {};  // param: RoBERTa positions
+class PackedModel : public ::testing::TestWithParam<bool> {  // param: RoBERTa positions
+ protected:
+  // A tiny model in training mode without dropout, so that two forms of one batch give comparable gradients.
+  BertModel training_model(uint64_t seed) const {
+    torch::manual_seed(seed);
+    BertModel model(tiny_config(GetParam()));
+    model->train();
+    model->set_dropout(0.0);
+    return model;
+  }
+};
 
 TEST_P(PackedModel, EqualsPaddedOnRealTokens) {
   torch::manual_seed(3);
@@ -101,10 +111,7 @@ TEST_P(PackedModel, EqualsPaddedOnRealTokens) {
 }
 
 TEST_P(PackedModel, PoolingsEqualPaddedAndTheirDefinitions) {
-  torch::manual_seed(5);
-  BertModel model(tiny_config(GetParam()));
-  model->train();
-  model->set_dropout(0.0);
+  BertModel model = training_model(5);
   const auto rows = mixed_rows();
   const EncoderInput padded_in = collate(pointers(rows), model->config().pad_token_id);
   const EncoderInput packed_in = collate_packed(pointers(rows));
@@ -146,10 +153,7 @@ TEST_P(PackedModel, EqualLengthsNeedNoGrid) {
 }
 
 TEST_P(PackedModel, GradientsEqualPadded) {
-  torch::manual_seed(4);
-  BertModel model(tiny_config(GetParam()));
-  model->train();
-  model->set_dropout(0.0);
+  BertModel model = training_model(4);
   const auto rows = mixed_rows();
   auto grads_of = [&](const EncoderInput& input) {
     clear_gradients(model);
@@ -166,10 +170,7 @@ TEST_P(PackedModel, GradientsEqualPadded) {
 // Filler rows and a wider attention grid (what the CPU bf16 forward runs, for oneDNN's and the softmax's sake)
 // change nothing on the real rows, forward or backward, in fp32 to 1e-5.
 TEST_P(PackedModel, FillerRowsAndAWiderGridChangeNothing) {
-  torch::manual_seed(5);
-  BertModel model(tiny_config(GetParam()));
-  model->train();
-  model->set_dropout(0.0);
+  BertModel model = training_model(5);
   const auto rows = mixed_rows();
   const EncoderInput plain = collate_packed(pointers(rows));
   const EncoderInput widened = widen_packed(plain, /*filler_rows=*/5, /*grid_length=*/12);
@@ -199,10 +200,7 @@ TEST_P(PackedModel, FillerRowsAndAWiderGridChangeNothing) {
 // LastLayer::first_tokens: the first tokens' states, the pooler and every gradient as from every token, padded,
 // packed and on a widened grid with filler rows (fp32, 1e-5).
 TEST_P(PackedModel, FirstTokensEqualEveryToken) {
-  torch::manual_seed(6);
-  BertModel model(tiny_config(GetParam()));
-  model->train();
-  model->set_dropout(0.0);
+  BertModel model = training_model(6);
   const auto rows = mixed_rows();
   const EncoderInput packed = collate_packed(pointers(rows));
   for (const EncoderInput& input : {collate(pointers(rows), model->config().pad_token_id), packed,
