@@ -128,9 +128,13 @@ at::Tensor BertSelfAttentionImpl::attend(const at::Tensor& qkv, const at::Tensor
   if (qkv.is_cpu() && (dropout_p > 0 || (backward && qkv.scalar_type() == at::kBFloat16))) {
     // CPU training: the backward of ATen's fused CPU attention is several times slower in bf16 than the unfused
     // products (bench/attention_bench.py); with dropout it falls back to an unfused form anyway, drawing its mask
-    // with the slow Bernoulli sampler. Inference keeps the fused kernel.
+    // with the slow Bernoulli sampler.
     return training_attention(qkv.contiguous(), mask, dropout_p);
   }
+  // CPU inference: the unfused products in bounded slices beat the fused kernel in bf16 at every length and in
+  // fp32 up to 256 tokens (bench/attention_bench.py --inference).
+  if (qkv.is_cpu() && !backward && (qkv.scalar_type() == at::kBFloat16 || qkv.size(3) <= 256))
+    return inference_attention(qkv.contiguous(), mask);
   // softmax(q k^T / sqrt(D) + mask) v, fused (flash / memory-efficient kernels where the device has them).
   const auto parts = qkv.unbind(0);
   const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional(mask) : std::nullopt;

@@ -1,5 +1,6 @@
 #include "model/training_attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -12,21 +13,33 @@
 namespace adapterbias {
 namespace {
 
+// The padding mask as the scores' additive term, (B NH, 1, T): 0 where a key is real, -inf where it is padding;
+// undefined without a mask.
+at::Tensor additive_mask(const at::Tensor& mask, const at::Tensor& qkv) {
+  if (!mask.defined()) return at::Tensor();
+  const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3);
+  return at::zeros({B, 1, 1, T}, qkv.options())
+      .masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity())
+      .expand({B, NH, 1, T})
+      .reshape({B * NH, 1, T});
+}
+
+// softmax(q k^T * scale + bias) for q, k (b, T, D) and bias (b, 1, T) or undefined: one baddbmm writes the scaled
+// scores plus the mask in the compute dtype, the softmax keeps its max and sum in fp32 inside ATen's kernel.
+at::Tensor attention_probs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& bias, double scale) {
+  const at::Tensor scores = at::baddbmm(bias.defined() ? bias : at::empty({1, 1, 1}, q.options()),  // beta 0: ignored
+                                        q, k.transpose(1, 2), /*beta=*/bias.defined() ? 1.0 : 0.0, /*alpha=*/scale);
+  return at::_softmax(scores, -1, /*half_to_float=*/false);
+}
+
 struct TrainingAttention : torch::autograd::Function<TrainingAttention> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& qkv,
                             const std::optional<at::Tensor>& padding_mask, double dropout_p) {
-    const at::Tensor mask = padding_mask.value_or(at::Tensor());
     const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3), D = qkv.size(4);
     const auto parts = qkv.view({3, B * NH, T, D}).unbind(0);
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-    const at::Tensor bias = mask.defined() ? at::zeros({B, 1, 1, T}, qkv.options())
-                                                 .masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity())
-                                                 .expand({B, NH, 1, T})
-                                                 .reshape({B * NH, 1, T})
-                                           : at::empty({1, 1, 1}, qkv.options());  // ignored: beta 0
-    const at::Tensor scores = at::baddbmm(bias, parts[0], parts[1].transpose(1, 2),
-                                          /*beta=*/mask.defined() ? 1.0 : 0.0, /*alpha=*/scale);
-    const at::Tensor probs = at::_softmax(scores, -1, /*half_to_float=*/false);
+    const at::Tensor probs =
+        attention_probs(parts[0], parts[1], additive_mask(padding_mask.value_or(at::Tensor()), qkv), scale);
     const at::Tensor kept = hashed_dropout(probs, dropout_p, /*train=*/true);  // its mask is freed here
     ctx->save_for_backward({qkv, probs, kept});
     ctx->saved_data["scale"] = scale;
@@ -56,6 +69,29 @@ struct TrainingAttention : torch::autograd::Function<TrainingAttention> {
 };
 
 }  // namespace
+
+at::Tensor inference_attention(const at::Tensor& qkv, const at::Tensor& mask) {
+  TORCH_CHECK(qkv.dim() == 5 && qkv.size(0) == 3 && qkv.is_contiguous(),
+              "inference_attention: qkv is (3, B, NH, T, D), contiguous");
+  const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3), D = qkv.size(4);
+  const auto parts = qkv.view({3, B * NH, T, D}).unbind(0);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const at::Tensor bias = additive_mask(mask, qkv);
+  // Slices of (sequence, head) pairs whose scores take at most 2 MiB: within a few percent of the fastest budget
+  // measured for fp32 and bf16 from 16 to 512 tokens (bench/attention_bench.py --inference), and what bounds the
+  // memory.
+  constexpr int64_t kScoreBytes = 2 << 20;
+  const int64_t slice = std::max<int64_t>(1, kScoreBytes / (T * T * static_cast<int64_t>(qkv.element_size())));
+  at::Tensor out = at::empty({B * NH, T, D}, qkv.options());
+  for (int64_t first = 0; first < B * NH; first += slice) {
+    const int64_t n = std::min(slice, B * NH - first);
+    auto rows = [&](const at::Tensor& x) { return x.narrow(0, first, n); };
+    const at::Tensor probs = attention_probs(rows(parts[0]), rows(parts[1]), bias.defined() ? rows(bias) : bias, scale);
+    at::Tensor out_rows = rows(out);
+    at::bmm_out(out_rows, probs, rows(parts[2]));
+  }
+  return out.view({B, NH, T, D});
+}
 
 at::Tensor training_attention(const at::Tensor& qkv, const at::Tensor& mask, double dropout_p) {
   TORCH_CHECK(qkv.dim() == 5 && qkv.size(0) == 3 && qkv.is_contiguous(),

@@ -1,5 +1,6 @@
 // training_attention: forward and gradients equal the composite of ATen ops under autograd (fp32, with and
 // without a padding mask and dropout), and its backward matches finite differences in float64.
+// inference_attention: equals the composite ops, in one slice and in several.
 #include <cmath>
 #include <limits>
 
@@ -98,6 +99,32 @@ TEST(TrainingAttention, Bf16StaysCloseToFp32) {
 TEST(TrainingAttention, RefusesAnUnstackedInput) {
   EXPECT_THROW(training_attention(at::randn({kB, kNH, kT, kD}), at::Tensor(), 0.0), c10::Error);
   EXPECT_THROW(training_attention(at::randn({3, kB, kNH, kD, kT}).transpose(3, 4), at::Tensor(), 0.0), c10::Error);
+}
+
+TEST(InferenceAttention, EqualsTheCompositeOps) {
+  at::manual_seed(13);
+  const at::Tensor qkv = at::randn({3, kB, kNH, kT, kD});
+  for (const at::Tensor& mask : {padding_mask(), at::Tensor()}) {
+    const at::Tensor out = inference_attention(qkv, mask);
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{kB, kNH, kT, kD}));
+    EXPECT_LT((out - composite_attention(qkv, mask, 0.0)).abs().max().item<double>(), 1e-6);
+  }
+}
+
+TEST(InferenceAttention, SlicesOfTheBatchEqualOnePass) {
+  // 256 fp64 keys: 512 KiB of scores per (sequence, head) pair, so a 2 MiB slice holds 4 of the 6 pairs and the
+  // second slice is partial.
+  constexpr int64_t T = 256;
+  at::manual_seed(17);
+  const at::Tensor qkv = at::randn({3, kB, kNH, T, kD}, at::kDouble);
+  const at::Tensor mask = at::arange(T).lt(at::tensor({T, int64_t{100}}).view({kB, 1})).view({kB, 1, 1, T});
+  const auto parts = qkv.unbind(0);
+  const at::Tensor expected = at::scaled_dot_product_attention(parts[0], parts[1], parts[2], mask);
+  EXPECT_LT((inference_attention(qkv, mask) - expected).abs().max().item<double>(), 1e-12);
+}
+
+TEST(InferenceAttention, RefusesAnUnstackedInput) {
+  EXPECT_THROW(inference_attention(at::randn({kB, kNH, kT, kD}), at::Tensor()), c10::Error);
 }
 
 }  // namespace
