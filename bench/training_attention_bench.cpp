@@ -1,4 +1,4 @@
-// Attention in a CPU training step, forward + backward: training_attention (model/training_attention.h, one
+// Attention in a CPU training step, forward + backward: training_attention (model/cpu_attention.h, one
 // autograd node) against the same products as separate ATen ops under autograd (baddbmm with the scale and the
 // padding mask, softmax, hashed dropout with its mask, bmm, on q, k and v unbound from one grid), which is what the
 // encoder ran before. MiniLM's heads (NH 12, D 32), batch 32, one row in four half as long as the grid, dropout 0.1. One
@@ -19,7 +19,7 @@
 
 #include "core/heap.h"
 #include "model/dropout.h"
-#include "model/training_attention.h"
+#include "model/cpu_attention.h"
 
 using namespace adapterbias;
 

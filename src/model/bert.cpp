@@ -12,7 +12,7 @@
 #include "model/collate.h"
 #include "model/dropout.h"
 #include "model/row_gather.h"
-#include "model/training_attention.h"
+#include "model/cpu_attention.h"
 
 namespace adapterbias {
 

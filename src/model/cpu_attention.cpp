@@ -1,4 +1,4 @@
-#include "model/training_attention.h"
+#include "model/cpu_attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +12,11 @@
 
 namespace adapterbias {
 namespace {
+
+void check_stacked(const at::Tensor& qkv, const char* function) {
+  TORCH_CHECK(qkv.dim() == 5 && qkv.size(0) == 3 && qkv.is_contiguous(), function,
+              ": qkv is (3, B, NH, T, D), contiguous");
+}
 
 // The padding mask as the scores' additive term, (B NH, 1, T): 0 where a key is real, -inf where it is padding;
 // undefined without a mask.
@@ -71,8 +76,7 @@ struct TrainingAttention : torch::autograd::Function<TrainingAttention> {
 }  // namespace
 
 at::Tensor inference_attention(const at::Tensor& qkv, const at::Tensor& mask) {
-  TORCH_CHECK(qkv.dim() == 5 && qkv.size(0) == 3 && qkv.is_contiguous(),
-              "inference_attention: qkv is (3, B, NH, T, D), contiguous");
+  check_stacked(qkv, "inference_attention");
   const int64_t B = qkv.size(1), NH = qkv.size(2), T = qkv.size(3), D = qkv.size(4);
   const auto parts = qkv.view({3, B * NH, T, D}).unbind(0);
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
@@ -94,8 +98,7 @@ at::Tensor inference_attention(const at::Tensor& qkv, const at::Tensor& mask) {
 }
 
 at::Tensor training_attention(const at::Tensor& qkv, const at::Tensor& mask, double dropout_p) {
-  TORCH_CHECK(qkv.dim() == 5 && qkv.size(0) == 3 && qkv.is_contiguous(),
-              "training_attention: qkv is (3, B, NH, T, D), contiguous");
+  check_stacked(qkv, "training_attention");
   return TrainingAttention::apply(qkv, mask.defined() ? std::optional(mask) : std::nullopt, dropout_p);
 }
 

@@ -9,7 +9,7 @@
 
 #include "numeric_gradient.h"
 #include "model/dropout.h"
-#include "model/training_attention.h"
+#include "model/cpu_attention.h"
 
 namespace adapterbias {
 namespace {
