@@ -10,9 +10,9 @@
 #include <torch/utils.h>
 
 #include "model/collate.h"
+#include "model/cpu_attention.h"
 #include "model/dropout.h"
 #include "model/row_gather.h"
-#include "model/cpu_attention.h"
 
 namespace adapterbias {
 
